@@ -1,0 +1,33 @@
+"""streamae: online anomaly monitoring of numeric record streams.
+
+Score contract: every detector here returns an anomaly score where **higher
+means more anomalous**. While a detector warms up (buffers its first records
+before training) its score is ``0.0`` and ``ready`` is False.
+
+The default scorer is the clustering method of Aytekin et al.: an autoencoder
+whose bottleneck is l2-normalized during training, k-means on the codes, and
+``score = 1 - max_j cos(E(x), C_j)``. Reconstruction error and Toll (targeted
+collapse) are offered as alternative scorers.
+
+>>> from streamae import StreamDetector, DetectorConfig
+>>> det = StreamDetector(DetectorConfig(warmup=64, epochs=5))
+>>> det.score_one([1.0, 2.0, 3.0])
+0.0
+"""
+
+from .config import DetectorConfig
+from .detector import RetrainError, ScoreResult, StreamDetector
+from .errors import InvalidRecordError, ModelFileError
+from .monitoring import serve_metrics
+
+__all__ = [
+    "DetectorConfig",
+    "InvalidRecordError",
+    "ModelFileError",
+    "RetrainError",
+    "ScoreResult",
+    "StreamDetector",
+    "serve_metrics",
+]
+
+__version__ = "0.1.0"

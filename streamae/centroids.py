@@ -1,0 +1,117 @@
+"""Centroids of the normalized codes: k-means fit, mini-batch updates, and
+cosine scoring (Eq. 5 of Aytekin et al.).
+
+The normality of a code ``z`` is ``v = max_j z·C_j/||C_j||``; the anomaly
+score is ``1 - v``. After the initial k-means (k-means++, several inits), each
+record assigned to centroid ``j`` moves it by Sculley's mini-batch k-means rule
+``C_j ← (1 - η) C_j + η z`` with ``η = 1 / n_j``, ``n_j`` the centroid's count.
+Counts are capped at ``memory`` so the centroids keep following a slowly
+moving stream instead of freezing.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> Z = np.vstack([rng.normal([1, 0], 0.05, (50, 2)), rng.normal([0, 1], 0.05, (50, 2))])
+>>> model = CentroidModel.fit(Z, n_clusters=2, seed=0)
+>>> scores, nearest = model.score(np.array([[1.0, 0.0], [-1.0, 0.0]]))
+>>> bool(scores[0] < 0.01), bool(scores[1] > 0.9)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+__all__ = ["CentroidModel", "choose_n_clusters"]
+
+
+def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
+                      n_init: int = 3) -> int:
+    """Pick k in ``[2, max_clusters]`` with the best cosine silhouette of k-means.
+
+    The silhouette favours few, well separated groups: a clinical stream with
+    two regimes gets two centroids instead of a fragmented normal class whose
+    small clusters would absorb the anomalies.
+    """
+    n = Z.shape[0]
+    upper = int(min(max_clusters, n - 1))
+    if upper < 2:
+        return 1
+    best_k, best = 2, -np.inf
+    for k in range(2, upper + 1):
+        labels = KMeans(k, init="k-means++", n_init=n_init, random_state=seed).fit_predict(Z)
+        if len(np.unique(labels)) < 2:
+            continue
+        value = silhouette_score(Z, labels, metric="cosine")
+        if value > best + 1e-12:
+            best_k, best = k, value
+    return best_k
+
+
+class CentroidModel:
+    """k centroids in code space, kept current by mini-batch k-means.
+
+    Parameters
+    ----------
+    centroids : ndarray of shape (k, latent_dim)
+    counts : ndarray of shape (k,)
+        Per-centroid counts ``n_j`` of the learning rate ``1 / n_j``.
+    memory : int, default=1000
+        Cap of the counts (the slowest learning rate is ``1 / memory``).
+    """
+
+    def __init__(self, centroids: np.ndarray, counts: np.ndarray, memory: int = 1000):
+        self.centroids = np.array(centroids, dtype=np.float64)
+        self.counts = np.array(counts, dtype=np.float64)
+        self.memory = int(memory)
+        self._unit = self._normalized(self.centroids)
+
+    @staticmethod
+    def _normalized(C: np.ndarray) -> np.ndarray:
+        return (C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    @classmethod
+    def fit(cls, Z: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 10,
+            memory: int = 1000) -> "CentroidModel":
+        """Run k-means (k-means++ init, ``n_init`` restarts) on the codes ``Z``."""
+        Z = np.asarray(Z, dtype=np.float64)
+        k = int(min(n_clusters, Z.shape[0]))
+        km = KMeans(k, init="k-means++", n_init=n_init, random_state=seed).fit(Z)
+        counts = np.bincount(km.labels_, minlength=k).astype(np.float64)
+        return cls(km.cluster_centers_, np.minimum(np.maximum(counts, 1.0), memory), memory)
+
+    @property
+    def n_clusters(self) -> int:
+        return self.centroids.shape[0]
+
+    def score(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Anomaly scores ``1 - max_j cos(z, C_j)`` and nearest centroid indices.
+
+        ``Z`` is (n, k) or a single code (k,); codes need not be normalized.
+        """
+        Z = np.asarray(Z, dtype=np.float32)
+        norms = np.sqrt((Z * Z).sum(axis=-1))
+        sims = Z @ self._unit.T                                   # (n, k) or (k,)
+        nearest = sims.argmax(axis=-1)
+        best = np.take_along_axis(sims, np.expand_dims(nearest, -1), -1)[..., 0]
+        return 1.0 - best / np.maximum(norms, 1e-12), nearest
+
+    def update(self, z: np.ndarray, j: int) -> None:
+        """Move centroid ``j`` towards the code ``z`` (one mini-batch k-means step)."""
+        n = min(self.counts[j] + 1.0, self.memory)
+        self.counts[j] = n
+        eta = 1.0 / n
+        c = self.centroids[j]
+        c *= 1.0 - eta
+        c += eta * z
+        self._unit[j] = c / max(float(np.sqrt(c @ c)), 1e-12)
+
+    def state(self) -> dict:
+        return {"centroids": self.centroids, "counts": self.counts, "memory": self.memory}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "CentroidModel":
+        return cls(state["centroids"], state["counts"], int(state["memory"]))

@@ -1,0 +1,145 @@
+"""Configuration of a :class:`~streamae.StreamDetector`.
+
+One frozen pydantic model holds every setting. Unknown fields and impossible
+values are rejected with pydantic's messages, which name the field.
+
+Examples
+--------
+>>> from streamae import DetectorConfig
+>>> cfg = DetectorConfig(warmup=128, n_clusters=4)
+>>> cfg.warmup, cfg.scorer, cfg.normalize
+(128, 'cosine', 'l2')
+>>> DetectorConfig(warmup=1)
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for DetectorConfig
+warmup
+  Input should be greater than or equal to 16 ...
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["DetectorConfig"]
+
+
+class DetectorConfig(BaseModel):
+    """Every setting of a streaming detector.
+
+    Parameters
+    ----------
+    warmup : int, default=256
+        Number of valid records buffered before the first model is trained.
+        Scores are ``0.0`` and ``ready`` is False until then.
+    hidden : tuple of int or None, default=None
+        Widths of the encoder's hidden layers (the decoder mirrors them).
+        ``None`` scales them from the number of features.
+    latent_dim : int or None, default=None
+        Size of the bottleneck code. ``None`` scales it from the number of
+        features (at least 8, so an l2-normalized code keeps more than an angle).
+    scorer : {"cosine", "reconstruction", "toll"}, default="cosine"
+        ``"cosine"``: 1 - cosine similarity of the code to the nearest centroid
+        (Aytekin et al.). ``"reconstruction"``: mean squared reconstruction
+        error. ``"toll"``: reconstruction error + ``toll_lambda * ||E(x)||²``
+        with the same penalty in the training loss (targeted collapse).
+    normalize : {"l2", "none"}, default="l2"
+        ``"l2"`` normalizes the bottleneck during training (the method);
+        ``"none"`` trains a plain autoencoder (the ablation). Ignored by
+        ``"toll"``, whose bottleneck is never normalized.
+    toll_lambda : float, default=0.1
+        Weight of the code-norm penalty of the ``"toll"`` scorer.
+    n_clusters : int or None, default=None
+        Number of k-means centroids. ``None`` chooses it from the warm-up codes
+        (silhouette, from 2 to ``max_clusters``).
+    max_clusters : int, default=10
+        Upper bound of the automatic choice of ``n_clusters``.
+    kmeans_inits : int, default=10
+        Number of k-means++ initialisations; the best inertia wins.
+    epochs : int, default=150
+        Training epochs over the warm-up buffer (or retrain window).
+    lr : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default=1e-5
+        Adam weight decay.
+    batch_size : int, default=64
+        Mini-batch size of training.
+    contamination : float, default=0.1
+        Expected fraction of anomalies: the threshold is the
+        ``(1 - contamination)`` quantile of normal-looking scores.
+    threshold : float or None, default=None
+        A fixed threshold. ``None`` calibrates it on the warm-up and follows
+        a streaming quantile afterwards.
+    threshold_window : int, default=2000
+        Number of recent normal scores the streaming quantile looks at.
+    update_centroids : bool, default=True
+        Move the centroids with mini-batch k-means updates as records arrive.
+    update_on_anomalies : bool, default=False
+        Let records flagged as anomalies move the centroids too.
+    retrain_every : int or None, default=None
+        Retrain every this many records after the model is ready.
+    retrain_window : int, default=2048
+        Number of recent non-flagged records kept for retraining.
+    min_retrain_records : int, default=128
+        A retrain needs at least this many records in the window.
+    drift : {None, "adwin", "page_hinkley"}, default=None
+        Drift detector on the score stream; a detection triggers a retrain.
+    drift_cooldown : int, default=500
+        Records after a retrain during which drift detections are ignored.
+    background_retrain : bool, default=False
+        Train in a background thread; scoring continues on the serving model.
+    invalid : {"raise", "skip"}, default="raise"
+        What a bad record does: raise :class:`~streamae.InvalidRecordError`,
+        or be counted and skipped without changing the detector.
+    seed : int, default=0
+        Seed of every random generator the detector owns.
+    device : str, default="cpu"
+        Torch device for training.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    warmup: int = Field(256, ge=16, description="records buffered before the first fit")
+    hidden: Optional[tuple[int, ...]] = Field(None, description="encoder hidden widths")
+    latent_dim: Optional[int] = Field(None, ge=2, le=4096)
+    scorer: Literal["cosine", "reconstruction", "toll"] = "cosine"
+    normalize: Literal["l2", "none"] = "l2"
+    toll_lambda: float = Field(0.1, gt=0.0)
+    n_clusters: Optional[int] = Field(None, ge=1, le=1024)
+    max_clusters: int = Field(10, ge=2, le=1024)
+    kmeans_inits: int = Field(10, ge=1, le=100)
+    epochs: int = Field(150, ge=1, le=100_000)
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    weight_decay: float = Field(1e-5, ge=0.0)
+    batch_size: int = Field(64, ge=1)
+    contamination: float = Field(0.1, gt=0.0, lt=0.5)
+    threshold: Optional[float] = None
+    threshold_window: int = Field(2000, ge=16)
+    update_centroids: bool = True
+    update_on_anomalies: bool = False
+    retrain_every: Optional[int] = Field(None, ge=1)
+    retrain_window: int = Field(2048, ge=16)
+    min_retrain_records: int = Field(128, ge=16)
+    drift: Optional[Literal["adwin", "page_hinkley"]] = None
+    drift_cooldown: int = Field(500, ge=0)
+    background_retrain: bool = False
+    invalid: Literal["raise", "skip"] = "raise"
+    seed: int = Field(0, ge=0)
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> "DetectorConfig":
+        if self.hidden is not None and any(w < 1 for w in self.hidden):
+            raise ValueError(f"every hidden width must be >= 1, got {self.hidden}")
+        if self.n_clusters is not None and self.n_clusters >= self.warmup:
+            raise ValueError(
+                f"n_clusters ({self.n_clusters}) must be smaller than warmup ({self.warmup})"
+            )
+        if self.min_retrain_records > self.retrain_window:
+            raise ValueError(
+                f"min_retrain_records ({self.min_retrain_records}) must be <= "
+                f"retrain_window ({self.retrain_window})"
+            )
+        return self

@@ -1,0 +1,248 @@
+"""Synthetic multi-sensor stream with injected anomalies and an optional drift."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._common import check_fraction, check_int
+
+_N_MODES = 3
+_MODE_RADIUS = 3.0  # latent distance of the modes from their centre
+_MEAN_SEGMENT = 150  # mean length of a stay in one operating mode (records)
+_MIN_SEGMENT = 20
+_PERIOD = 288  # "daily" cycle: one day of 5-minute readings
+_NOISE_STD = 0.1
+_DRIFT_SHIFT = 2.0  # latent distance the operating point moves at the drift
+
+
+def _draw_phase(rng: np.random.Generator, n_sensors: int, d: int) -> dict:
+    """Mode means in latent space, mixing matrix and sensor offsets of one phase."""
+    angles = rng.uniform(0, 2 * np.pi) + np.arange(_N_MODES) * 2 * np.pi / _N_MODES
+    if d == 1:
+        means = rng.permutation(np.array([[-1.0], [0.0], [1.0]]) * _MODE_RADIUS)
+    else:
+        # modes on a circle in a random plane: pairwise distance radius * sqrt(3)
+        flat = np.zeros((_N_MODES, d))
+        flat[:, 0], flat[:, 1] = np.cos(angles), np.sin(angles)
+        rotation, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        means = _MODE_RADIUS * flat @ rotation.T
+    mixing = rng.standard_normal((n_sensors, d))
+    # every sensor carries signal: rows of norm 0.7..1.3
+    mixing *= rng.uniform(0.7, 1.3, (n_sensors, 1)) / np.linalg.norm(mixing, axis=1, keepdims=True)
+    offsets = rng.normal(0.0, 2.0, n_sensors)
+    return {"means": means, "mixing": mixing, "offsets": offsets}
+
+
+def _drifted_phase(rng: np.random.Generator, phase: dict) -> dict:
+    """The operating point after the drift: modes moved, mixing and offsets changed."""
+    n_sensors, d = phase["mixing"].shape
+    direction = rng.standard_normal(d)
+    direction /= np.linalg.norm(direction)
+    means = phase["means"] + _DRIFT_SHIFT * direction + rng.normal(0.0, 0.3, phase["means"].shape)
+    mixing = phase["mixing"] + 0.5 * rng.standard_normal((n_sensors, d)) / np.sqrt(d)
+    mixing *= np.linalg.norm(phase["mixing"], axis=1, keepdims=True) / np.linalg.norm(
+        mixing, axis=1, keepdims=True
+    )
+    offsets = phase["offsets"] + rng.normal(0.0, 1.5, n_sensors)
+    return {"means": means, "mixing": mixing, "offsets": offsets}
+
+
+def _mode_sequence(rng: np.random.Generator, n_records: int) -> np.ndarray:
+    """Sticky regime sequence: stays of about _MEAN_SEGMENT records, then another mode."""
+    modes = np.empty(n_records, dtype=np.int64)
+    mode, start = int(rng.integers(_N_MODES)), 0
+    while start < n_records:
+        length = _MIN_SEGMENT + int(rng.geometric(1.0 / (_MEAN_SEGMENT - _MIN_SEGMENT)))
+        modes[start:start + length] = mode
+        start += length
+        mode = (mode + int(rng.integers(1, _N_MODES))) % _N_MODES
+    return modes
+
+
+def _resolve_drift(drift_at, n_records: int) -> int | None:
+    func = "make_sensor_stream"
+    if drift_at is None:
+        return None
+    if isinstance(drift_at, numbers.Integral) and not isinstance(drift_at, bool):
+        return check_int(drift_at, "drift_at", func, 1, n_records - 1)
+    if isinstance(drift_at, numbers.Real) and not isinstance(drift_at, bool):
+        frac = float(drift_at)
+        if 0.0 < frac < 1.0:
+            return min(max(int(round(frac * n_records)), 1), n_records - 1)
+    raise ValueError(
+        f"The 'drift_at' parameter of {func} must be None, an int in the range "
+        f"[1, {n_records - 1}] or a float in the range (0, 1). Got {drift_at!r} instead."
+    )
+
+
+def make_sensor_stream(
+    n_records: int = 5000,
+    n_sensors: int = 8,
+    anomaly_fraction: float = 0.02,
+    drift_at: int | float | None = None,
+    collective_length: int = 20,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate a labelled multi-sensor stream with point and collective anomalies.
+
+    Normal records come from a plant with three latent operating modes. The
+    plant stays in a mode for about 150 records, then switches. A record is
+    ``x_t = A (mu_m + s_m * e_t) + b + c * sin(2 pi t / 288 + phi) + noise``:
+    a low-dimensional latent state (``n_sensors // 2`` dimensions, 1 to 4) mixed
+    into all sensors by a random matrix ``A``, so normal data are clustered
+    (one cluster per mode) and the sensors are correlated; plus a daily-like
+    cycle and white noise.
+
+    About ``anomaly_fraction`` of the records are anomalies (label 1), roughly
+    half in collective runs and half as single points:
+
+    - point anomalies: a spike of 4-7 within-mode standard deviations on one or
+      two sensors, or broken correlation (up to half of the sensors read as if
+      the plant were in another mode, each of them within its normal range);
+    - collective anomalies: runs of ``collective_length`` records where one or
+      two sensors are shifted by 3-5 standard deviations, or stuck at a constant
+      off-normal value.
+
+    With ``drift_at``, the operating point moves abruptly at that record and
+    stays: the mode means shift, the mixing matrix and the sensor offsets
+    change. Anomalies after the drift are injected relative to the new normal.
+    The records before ``drift_at`` are the same as without drift (same seed).
+
+    Parameters
+    ----------
+    n_records : int, default=5000
+        Length of the stream (>= 2).
+    n_sensors : int, default=8
+        Number of sensors (columns, >= 2).
+    anomaly_fraction : float, default=0.02
+        Fraction of labelled anomalies, in [0, 0.5). The count is
+        ``round(anomaly_fraction * n_records)`` exactly.
+    drift_at : int or float, optional
+        Record index of the drift (an int in [1, n_records - 1]) or a fraction
+        of ``n_records`` (a float in (0, 1)). Default: no drift.
+    collective_length : int, default=20
+        Length of each collective anomaly run (>= 1). When the anomaly budget is
+        too small for a run, all anomalies are points.
+    seed : int, default=0
+        Seed of the generators (non-negative); the same seed gives the same stream.
+
+    Returns
+    -------
+    X : ndarray of shape (n_records, n_sensors), float64
+        The stream, in time order.
+    y : ndarray of shape (n_records,), int64
+        1 for injected anomalies, 0 for normal records.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamae.datasets import make_sensor_stream
+    >>> X, y = make_sensor_stream(n_records=2000, n_sensors=4, seed=0)
+    >>> X.shape, X.dtype, int(y.sum())
+    ((2000, 4), dtype('float64'), 40)
+    >>> Xd, yd = make_sensor_stream(n_records=2000, n_sensors=4, drift_at=0.5, seed=0)
+    >>> bool(np.array_equal(Xd[:1000], X[:1000])), bool(np.array_equal(Xd[1000:], X[1000:]))
+    (True, False)
+    """
+    func = "make_sensor_stream"
+    n_records = check_int(n_records, "n_records", func, low=2)
+    n_sensors = check_int(n_sensors, "n_sensors", func, low=2)
+    anomaly_fraction = check_fraction(
+        anomaly_fraction, "anomaly_fraction", func, allow_zero=True, high=0.5, allow_high=False
+    )
+    collective_length = check_int(collective_length, "collective_length", func, low=1)
+    drift = _resolve_drift(drift_at, n_records)
+    seed = check_int(seed, "seed", func, low=0)
+
+    # Separate generators so that the normal stream before the drift, and the
+    # anomaly positions, do not depend on whether or where a drift happens.
+    normal_rng, drift_rng, anomaly_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    d = min(4, max(1, n_sensors // 2))
+    phases = [_draw_phase(normal_rng, n_sensors, d)]
+    latent_std = normal_rng.uniform(0.3, 0.7, (_N_MODES, d))
+    cycle_amp = normal_rng.uniform(0.2, 0.6, n_sensors)
+    cycle_phase = normal_rng.uniform(0, 2 * np.pi) + normal_rng.normal(0.0, 0.3, n_sensors)
+    modes = _mode_sequence(normal_rng, n_records)
+    eps = normal_rng.standard_normal((n_records, d))
+    noise = _NOISE_STD * normal_rng.standard_normal((n_records, n_sensors))
+    phases.append(_drifted_phase(drift_rng, phases[0]))
+
+    phase_of = np.zeros(n_records, dtype=np.int64)
+    if drift is not None:
+        phase_of[drift:] = 1
+    t = np.arange(n_records)
+    X = cycle_amp * np.sin(2 * np.pi * t[:, None] / _PERIOD + cycle_phase) + noise
+    for p, phase in enumerate(phases):
+        rows = phase_of == p
+        latent = phase["means"][modes[rows]] + latent_std[modes[rows]] * eps[rows]
+        X[rows] += latent @ phase["mixing"].T + phase["offsets"]
+    # within-mode standard deviation of each sensor, per phase: the unit of the anomalies
+    scales = [
+        np.sqrt(
+            np.mean((ph["mixing"] ** 2) @ (latent_std**2).T, axis=1)
+            + _NOISE_STD**2 + cycle_amp**2 / 2
+        )
+        for ph in phases
+    ]
+
+    y = np.zeros(n_records, dtype=np.int64)
+    n_anomalies = int(round(anomaly_fraction * n_records))
+    n_runs = int(round(0.5 * n_anomalies)) // collective_length
+    n_points = n_anomalies - n_runs * collective_length
+    rng = anomaly_rng
+
+    # collective runs: one per block of the stream, so they never overlap
+    if n_runs:
+        block = n_records // n_runs
+        starts = np.arange(n_runs) * block + rng.integers(0, block - collective_length + 1, n_runs)
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    run_keys = rng.random((n_runs, n_sensors))
+    run_two = rng.random(n_runs) < 0.3
+    run_stuck = rng.random(n_runs) < 0.5
+    run_delta = rng.choice([-1.0, 1.0], (n_runs, n_sensors)) * rng.uniform(
+        3, 5, (n_runs, n_sensors)
+    )
+    for k, start in enumerate(starts):
+        stop = start + collective_length
+        channels = np.argsort(run_keys[k])[: 1 + int(run_two[k] and n_sensors > 2)]
+        delta = run_delta[k, channels] * scales[phase_of[start]][channels]
+        if run_stuck[k]:
+            X[start:stop, channels] = X[start, channels] + delta
+        else:
+            X[start:stop, channels] += delta
+        y[start:stop] = 1
+
+    # point anomalies among the remaining records
+    points = np.sort(rng.choice(np.flatnonzero(y == 0), size=n_points, replace=False))
+    point_keys = rng.random((n_points, n_sensors))
+    point_two = rng.random(n_points) < 0.3
+    point_decorrelate = rng.random(n_points) < 0.4
+    point_delta = rng.choice([-1.0, 1.0], (n_points, n_sensors)) * rng.uniform(
+        4, 7, (n_points, n_sensors)
+    )
+    for k, i in enumerate(points):
+        phase, scale = phases[phase_of[i]], scales[phase_of[i]]
+        if point_decorrelate[k]:
+            # the most different other mode; its sensors that move by >= 2 sd
+            means = phase["means"]
+            shifts = [
+                phase["mixing"] @ (means[(modes[i] + j) % _N_MODES] - means[modes[i]])
+                for j in range(1, _N_MODES)
+            ]
+            shift = max(shifts, key=lambda s: np.max(np.abs(s) / scale))
+            z = np.abs(shift) / scale
+            channels = np.argsort(-z)[: max(1, n_sensors // 2)]
+            channels = channels[z[channels] >= 2.0]
+            if channels.size:
+                X[i, channels] += shift[channels]
+                y[i] = 1
+                continue
+        channels = np.argsort(point_keys[k])[: 1 + int(point_two[k])]
+        X[i, channels] += point_delta[k, channels] * scale[channels]
+        y[i] = 1
+    return X, y

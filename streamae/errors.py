@@ -1,0 +1,45 @@
+"""Exceptions raised by streamae.
+
+Every exception is a ``ValueError`` subclass, so code that already guards
+against bad values keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidRecordError", "ModelFileError", "NotReadyError"]
+
+
+class InvalidRecordError(ValueError):
+    """A record could not be used: NaN, infinity, wrong length, missing or
+    non-numeric field.
+
+    Attributes
+    ----------
+    field : str or None
+        The offending field (a mapping key, or ``"[i]"`` for position ``i``),
+        or None when the record as a whole is wrong (e.g. its length).
+    reason : str
+        A short machine-readable reason, used as the Prometheus label:
+        ``"nan"``, ``"inf"``, ``"missing"``, ``"non_numeric"``, ``"shape"``.
+
+    Examples
+    --------
+    >>> err = InvalidRecordError("field 'temp' is NaN", field="temp", reason="nan")
+    >>> isinstance(err, ValueError), err.field, err.reason
+    (True, 'temp', 'nan')
+    """
+
+    REASONS = ("nan", "inf", "missing", "non_numeric", "shape")
+
+    def __init__(self, message: str, *, field: str | None = None, reason: str = "shape"):
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class ModelFileError(ValueError):
+    """A saved detector file is missing, truncated, foreign or too new."""
+
+
+class NotReadyError(RuntimeError):
+    """An operation needs a trained model but the detector is still warming up."""

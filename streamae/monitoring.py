@@ -1,0 +1,164 @@
+"""Prometheus metrics of a detector, and a helper serving them over HTTP.
+
+Each detector owns a :class:`prometheus_client.CollectorRegistry`, never the
+global one, so two detectors in one process never collide. Every metric
+carries a ``detector`` label with the detector's name, so several detectors
+can be served from one endpoint (:func:`serve_metrics`).
+
+Metric names follow Prometheus conventions: the ``streamae_`` namespace, base
+units (seconds), counters ending in ``_total``, bounded label values.
+
+Examples
+--------
+>>> m = DetectorMetrics("pump-7")
+>>> m.records.inc()
+>>> m.registry.get_sample_value("streamae_records_processed_total", {"detector": "pump-7"})
+1.0
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
+
+__all__ = ["DetectorMetrics", "MetricsServer", "serve_metrics"]
+
+SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75,
+                 1.0, 1.5, 2.0, 5.0, 10.0, 100.0)
+LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01,
+                   0.025, 0.1, 1.0)
+RETRAIN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+INVALID_REASONS = ("nan", "inf", "missing", "non_numeric", "shape")
+RETRAIN_TRIGGERS = ("schedule", "drift", "manual")
+RETRAIN_OUTCOMES = ("success", "failed", "rejected_nan", "rejected_worse", "skipped")
+
+
+class DetectorMetrics:
+    """The metrics of one detector, on a registry of its own.
+
+    Parameters
+    ----------
+    name : str, default="default"
+        Value of the ``detector`` label.
+
+    Attributes
+    ----------
+    registry : prometheus_client.CollectorRegistry
+    """
+
+    def __init__(self, name: str = "default"):
+        self.name = name
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg, lbl = self.registry, ("detector",)
+
+        def counter(n, doc, labels=()):
+            return Counter(n, doc, lbl + tuple(labels), namespace="streamae", registry=reg)
+
+        def gauge(n, doc):
+            return Gauge(n, doc, lbl, namespace="streamae", registry=reg).labels(name)
+
+        def histogram(n, doc, buckets):
+            return Histogram(n, doc, lbl, namespace="streamae", buckets=buckets,
+                             registry=reg).labels(name)
+
+        self.records = counter("records_processed", "Valid records scored or learned.").labels(name)
+        self.anomalies = counter("anomalies", "Records flagged as anomalies.").labels(name)
+        invalid = counter("invalid_records", "Invalid records, by reason.", ("reason",))
+        self.invalid = {r: invalid.labels(name, r) for r in INVALID_REASONS}
+        self.score = histogram("score", "Anomaly scores of records scored.", SCORE_BUCKETS)
+        self.latency = histogram("processing_seconds",
+                                 "Time to score and learn one record (process_one).",
+                                 LATENCY_BUCKETS)
+        self.threshold = gauge("threshold", "Current alarm threshold.")
+        self.ready = gauge("ready", "1 when a model is trained and scoring.")
+        self.warmup_fill = gauge("warmup_fill_ratio", "Fill of the warm-up buffer, 0 to 1.")
+        self.model_version = gauge("model_version", "Version of the serving model.")
+        self.n_clusters = gauge("clusters", "Number of centroids of the serving model.")
+        retrains = counter("retrains", "Retrains by trigger and outcome.", ("trigger", "outcome"))
+        self.retrains = {(t, o): retrains.labels(name, t, o)
+                         for t in RETRAIN_TRIGGERS for o in RETRAIN_OUTCOMES}
+        self.retrain_duration = histogram("retrain_duration_seconds",
+                                          "Wall time of retrains.", RETRAIN_BUCKETS)
+        self.drift_events = counter("drift_events", "Drift detections on the score stream.") \
+            .labels(name)
+        self.retrain_running = gauge("retrain_in_progress", "1 while a retrain runs.")
+
+
+class _MergedCollector:
+    """Collects several registries into one exposition, merging same-named families."""
+
+    def __init__(self, registries: Iterable[CollectorRegistry]):
+        self.registries = list(registries)
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        for reg in self.registries:
+            for fam in reg.collect():
+                merged = families.get(fam.name)
+                if merged is None:
+                    merged = Metric(fam.name, fam.documentation, fam.type, fam.unit)
+                    families[fam.name] = merged
+                merged.samples.extend(fam.samples)
+        return list(families.values())
+
+
+class MetricsServer:
+    """A running HTTP server exposing metrics at ``/metrics``; ``close()`` stops it."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread, addr: str):
+        self._server = server
+        self._thread = thread
+        self.addr = addr
+        self.port = int(server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "MetricsServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def serve_metrics(*sources, port: int = 0, addr: str = "127.0.0.1") -> MetricsServer:
+    """Serve the metrics of detectors (or registries) over HTTP.
+
+    Parameters
+    ----------
+    *sources : StreamDetector or CollectorRegistry
+        What to expose; several detectors share one endpoint, told apart by
+        their ``detector`` label.
+    port : int, default=0
+        TCP port; 0 picks a free one (read it from ``.port``).
+    addr : str, default="127.0.0.1"
+        Address to bind. Use "0.0.0.0" to be scraped from other hosts.
+
+    Returns
+    -------
+    MetricsServer
+        With ``.url``, ``.port`` and ``.close()``; usable as a context manager.
+    """
+    registries = []
+    for src in sources:
+        reg = getattr(src, "registry", src)
+        if not isinstance(reg, CollectorRegistry):
+            raise TypeError(f"cannot serve metrics of {type(src).__name__}; "
+                            "pass detectors or CollectorRegistry objects")
+        registries.append(reg)
+    if not registries:
+        raise ValueError("serve_metrics needs at least one detector or registry")
+    combined = CollectorRegistry(auto_describe=False)
+    combined.register(_MergedCollector(registries))
+    server, thread = start_http_server(port, addr=addr, registry=combined)
+    return MetricsServer(server, thread, addr)

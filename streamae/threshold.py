@@ -1,0 +1,112 @@
+"""The alarm threshold: calibrated on the warm-up, then following a streaming
+quantile of the scores of records judged normal.
+
+Only scores at or below the threshold enter the window, so a long run of
+abnormal records keeps being flagged instead of becoming the new normal. A
+window truncated at the threshold has its own quantiles, so the threshold is
+kept as a fixed multiple of the window's ``level`` quantile: at calibration,
+``ratio = threshold / q_level(normal warm-up scores)``; afterwards
+``threshold = ratio * q_level(window)``. For a stationary score stream this
+is a stable fixed point at the calibrated threshold; if normal scores creep
+up or down, the threshold follows them.
+
+Examples
+--------
+>>> import numpy as np
+>>> th = StreamingThreshold.calibrate(np.linspace(0, 1, 101), contamination=0.1)
+>>> round(th.value, 2)
+0.9
+>>> for s in [5.0] * 500:        # a long run of abnormal scores
+...     th.observe(s)
+>>> round(th.value, 2)           # still flagged: the threshold did not move
+0.9
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+
+import numpy as np
+
+__all__ = ["StreamingThreshold"]
+
+
+class StreamingThreshold:
+    """Threshold from a bounded window of scores judged normal.
+
+    Parameters
+    ----------
+    value : float
+        Current threshold.
+    ratio : float
+        ``threshold / q_level`` fixed at calibration.
+    window : iterable of float
+        Recent normal scores, oldest first.
+    size : int
+        Window capacity.
+    level : float, default=0.9
+        Quantile level followed.
+    fixed : bool, default=False
+        A user-given threshold that never moves.
+    """
+
+    def __init__(self, value: float, ratio: float, window=(), size: int = 2000,
+                 level: float = 0.9, fixed: bool = False):
+        self.value = float(value)
+        self.ratio = float(ratio)
+        self.size = int(size)
+        self.level = float(level)
+        self.fixed = bool(fixed)
+        self._window: deque[float] = deque(maxlen=self.size)
+        self._sorted: list[float] = []
+        for s in window:
+            self._push(float(s))
+
+    @classmethod
+    def calibrate(cls, scores: np.ndarray, contamination: float, size: int = 2000,
+                  level: float = 0.9) -> "StreamingThreshold":
+        """Threshold at the ``1 - contamination`` quantile of ``scores``."""
+        scores = np.asarray(scores, dtype=np.float64)
+        value = float(np.quantile(scores, 1.0 - contamination))
+        normal = scores[scores <= value]
+        q = float(np.quantile(normal, level)) if normal.size else value
+        ratio = value / q if q > 0 else 1.0
+        return cls(value, ratio, normal[-size:], size=size, level=level)
+
+    @classmethod
+    def constant(cls, value: float) -> "StreamingThreshold":
+        return cls(value, 1.0, (), size=16, fixed=True)
+
+    def _push(self, s: float) -> None:
+        if len(self._window) == self.size:
+            old = self._window[0]
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._window.append(s)
+        bisect.insort(self._sorted, s)
+
+    def _quantile(self) -> float:
+        data = self._sorted
+        pos = self.level * (len(data) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(data) - 1)
+        return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+    def observe(self, score: float) -> None:
+        """Feed one score; scores above the threshold are left out."""
+        if self.fixed or not score <= self.value:
+            return
+        self._push(float(score))
+        if len(self._sorted) >= 16:
+            self.value = self.ratio * self._quantile()
+
+    def state(self) -> dict:
+        return {"value": self.value, "ratio": self.ratio, "size": self.size,
+                "level": self.level, "fixed": self.fixed,
+                "window": np.asarray(self._window, dtype=np.float64)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "StreamingThreshold":
+        return cls(float(state["value"]), float(state["ratio"]), list(state["window"]),
+                   size=int(state["size"]), level=float(state["level"]),
+                   fixed=bool(state["fixed"]))
