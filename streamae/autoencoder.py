@@ -48,17 +48,20 @@ def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
 
     The code has at least 8 dimensions: an l2-normalized code of 2 dimensions
     keeps only an angle, too little to separate clusters of a small sensor
-    stream. Wide inputs get a funnel of two hidden layers capped at 256 units,
-    which a warm-up of a few hundred records can still train.
+    stream. The first hidden layer is about twice the input width (rounded up
+    to a power of two), capped at 256 units so that a warm-up of a few hundred
+    records can still train it; the second halves it.
 
     >>> default_architecture(8)
     ((32, 16), 8)
+    >>> default_architecture(64)
+    ((128, 64), 16)
     >>> default_architecture(274)
     ((256, 128), 32)
     """
     d = int(n_features)
     latent = int(min(32, max(8, round(2 * math.sqrt(d)))))
-    h1 = int(min(256, max(32, 2 ** math.ceil(math.log2(max(d, 2))))))
+    h1 = int(min(256, max(32, 2 ** math.ceil(math.log2(max(2 * d, 2))))))
     h2 = int(max(h1 // 2, latent))
     return (h1, h2), latent
 

@@ -28,13 +28,19 @@ from sklearn.metrics import silhouette_score
 __all__ = ["CentroidModel", "choose_n_clusters"]
 
 
-def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
-                      n_init: int = 3) -> int:
-    """Pick k in ``[2, max_clusters]`` with the best cosine silhouette of k-means.
+MIN_SILHOUETTE = 0.25
 
-    The silhouette favours few, well separated groups: a clinical stream with
-    two regimes gets two centroids instead of a fragmented normal class whose
-    small clusters would absorb the anomalies.
+
+def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
+                      n_init: int = 3, min_silhouette: float = MIN_SILHOUETTE) -> int:
+    """Pick the number of centroids for the codes ``Z``.
+
+    k-means runs for k in ``[2, max_clusters]`` and the k with the best cosine
+    silhouette wins, unless even that silhouette is below ``min_silhouette``
+    (0.25, below which Kaufman and Rousseeuw find "no substantial structure"):
+    then the normal data is one group and a single centroid is used. Splitting
+    a structureless normal class into many small clusters lets some of them
+    settle on the anomalies, which then look normal.
     """
     n = Z.shape[0]
     upper = int(min(max_clusters, n - 1))
@@ -48,7 +54,7 @@ def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
         value = silhouette_score(Z, labels, metric="cosine")
         if value > best + 1e-12:
             best_k, best = k, value
-    return best_k
+    return best_k if best >= min_silhouette else 1
 
 
 class CentroidModel:

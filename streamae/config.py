@@ -52,17 +52,24 @@ class DetectorConfig(BaseModel):
     toll_lambda : float, default=0.1
         Weight of the code-norm penalty of the ``"toll"`` scorer.
     n_clusters : int or None, default=None
-        Number of k-means centroids. ``None`` chooses it from the warm-up codes
-        (silhouette, from 2 to ``max_clusters``).
+        Number of k-means centroids. ``None`` chooses it from the warm-up codes:
+        the best cosine silhouette for k from 2 to ``max_clusters``, or a
+        single centroid when no k reaches a silhouette of 0.25.
     max_clusters : int, default=10
         Upper bound of the automatic choice of ``n_clusters``.
     kmeans_inits : int, default=10
         Number of k-means++ initialisations; the best inertia wins.
+    scale_floor : float, default=1.0
+        Feature scaling is standardisation shrunk towards a common scale:
+        ``scale_j = sqrt(std_j² + (scale_floor * median_std)²)``, so features
+        that barely vary in the warm-up are not amplified into noise. 0 gives
+        plain per-feature standardisation.
     epochs : int, default=150
-        Training epochs over the warm-up buffer (or retrain window).
+        Training epochs over the warm-up buffer. A retrain on a larger window
+        takes the same number of optimiser steps (fewer epochs).
     lr : float, default=1e-3
         Adam learning rate.
-    weight_decay : float, default=1e-5
+    weight_decay : float, default=1e-3
         Adam weight decay.
     batch_size : int, default=64
         Mini-batch size of training.
@@ -84,6 +91,9 @@ class DetectorConfig(BaseModel):
         Number of recent non-flagged records kept for retraining.
     min_retrain_records : int, default=128
         A retrain needs at least this many records in the window.
+    retrain_tolerance : float, default=0.5
+        A retrained model is rejected when its reconstruction error on the
+        retrain window exceeds the serving model's by more than this fraction.
     drift : {None, "adwin", "page_hinkley"}, default=None
         Drift detector on the score stream; a detection triggers a retrain.
     drift_cooldown : int, default=500
@@ -110,9 +120,10 @@ class DetectorConfig(BaseModel):
     n_clusters: Optional[int] = Field(None, ge=1, le=1024)
     max_clusters: int = Field(10, ge=2, le=1024)
     kmeans_inits: int = Field(10, ge=1, le=100)
+    scale_floor: float = Field(1.0, ge=0.0)
     epochs: int = Field(150, ge=1, le=100_000)
     lr: float = Field(1e-3, gt=0.0, le=1.0)
-    weight_decay: float = Field(1e-5, ge=0.0)
+    weight_decay: float = Field(1e-3, ge=0.0)
     batch_size: int = Field(64, ge=1)
     contamination: float = Field(0.1, gt=0.0, lt=0.5)
     threshold: Optional[float] = None
@@ -122,6 +133,7 @@ class DetectorConfig(BaseModel):
     retrain_every: Optional[int] = Field(None, ge=1)
     retrain_window: int = Field(2048, ge=16)
     min_retrain_records: int = Field(128, ge=16)
+    retrain_tolerance: float = Field(0.5, ge=0.0)
     drift: Optional[Literal["adwin", "page_hinkley"]] = None
     drift_cooldown: int = Field(500, ge=0)
     background_retrain: bool = False

@@ -88,6 +88,11 @@ class _Model:
         self.train_loss = train_loss
 
 
+# The drift detector sees scores relative to the threshold (unit-free: normal
+# records below 1), clipped so one absurd record cannot masquerade as a drift.
+_DRIFT_CLIP = 2.0
+
+
 def _derive_seed(seed: int, fit_index: int) -> int:
     return int(np.random.SeedSequence([seed, fit_index]).generate_state(1)[0])
 
@@ -110,10 +115,14 @@ class StreamDetector:
     4. **Update.** Records not flagged move their nearest centroid by a
        mini-batch k-means step, and their scores feed a streaming quantile
        that the threshold follows.
-    5. **Retrain.** Every ``retrain_every`` records and when the drift
-       detector fires, a new model is trained on the last ``retrain_window``
-       non-flagged records and swapped in (``model_version`` + 1), in a
-       background thread with ``background_retrain=True``.
+    5. **Retrain.** Every ``retrain_every`` records, a new model is trained
+       on the last ``retrain_window`` non-flagged records. When the drift
+       detector (on the score stream) fires, the detector re-warms: it keeps
+       scoring with the old model and retrains on the ``warmup`` records that
+       follow the detection. The new model is swapped in atomically
+       (``model_version`` + 1); with ``background_retrain=True`` training runs
+       in a background thread while scoring continues. A retrain that fails,
+       diverges or reconstructs worse than the serving model is rejected.
 
     Cost: scoring one record is a NumPy forward pass of the encoder plus a
     ``k x latent_dim`` product: tens of microseconds for a few hundred
@@ -179,6 +188,8 @@ class StreamDetector:
         self._schema: FeatureSchema | None = None
         self._buffer: list[np.ndarray] = []
         self._window: deque[np.ndarray] = deque(maxlen=config.retrain_window)
+        self._recent: deque[np.ndarray] = deque(maxlen=config.retrain_window)
+        self._drift_seen_at: int | None = None
         self._model: _Model | None = None
         self._n_seen = 0
         self._n_fits = 0
@@ -451,16 +462,34 @@ class StreamDetector:
         model.threshold.observe(score)
         if not flagged:
             self._window.append(vec)
+        self._recent.append(vec)
         self._since_retrain += 1
-        if self._drift is not None and self._drift.update(score):
+        if self._drift is not None and self._drift.update(
+                min(score / max(model.threshold.value, 1e-12), _DRIFT_CLIP)):
             if self._metrics is not None:
                 self._metrics.drift_events.inc()
-            if self._since_retrain >= cfg.drift_cooldown:
-                self._pending_trigger = self._pending_trigger or "drift"
-        if cfg.retrain_every is not None and self._since_retrain >= cfg.retrain_every:
-            self._pending_trigger = self._pending_trigger or "schedule"
+            if self._since_retrain >= cfg.drift_cooldown and self._drift_seen_at is None:
+                self._drift_seen_at = self._n_seen
+        if self._pending_trigger is None:
+            self._pending_trigger = self._retrain_due()
         if self._metrics is not None:
             self._metrics.threshold.set(model.threshold.value)
+
+    def _retrain_due(self) -> str | None:
+        """When to retrain, in one place: the trigger due now, or None.
+
+        A drift detection opens a re-warm-up: once ``warmup`` records (at most
+        ``retrain_window``) have arrived since, the model retrains on exactly
+        those, flagged or not, because after a change the old model's flags
+        say more about the old normal than about the new records.
+        """
+        cfg = self._config
+        if self._drift_seen_at is not None and \
+                self._n_seen - self._drift_seen_at >= min(cfg.warmup, cfg.retrain_window):
+            return "drift"
+        if cfg.retrain_every is not None and self._since_retrain >= cfg.retrain_every:
+            return "schedule"
+        return None
 
     @property
     def _uses_l2(self) -> bool:
@@ -472,7 +501,7 @@ class StreamDetector:
         """Fit scaler, autoencoder, centroids and threshold on raw records."""
         cfg = self._config
         seed = _derive_seed(cfg.seed, fit_index)
-        scaler = StandardScaler().fit(X_raw)
+        scaler = StandardScaler(floor=cfg.scale_floor).fit(X_raw)
         Xs = scaler.transform(X_raw)
         n_features = X_raw.shape[1]
         hidden, latent = default_architecture(n_features)
@@ -482,7 +511,11 @@ class StreamDetector:
         net = DenseAutoEncoder(n_features, hidden, latent, normalize=self._uses_l2,
                                generator=generator)
         penalty = cfg.toll_lambda if cfg.scorer == "toll" else 0.0
-        history = train_autoencoder(net, Xs, epochs=cfg.epochs, lr=cfg.lr,
+        # A retrain window is larger than the warm-up: give it the same number
+        # of optimiser steps as the first fit, not the same number of epochs.
+        steps = cfg.epochs * math.ceil(cfg.warmup / cfg.batch_size)
+        epochs = max(1, round(steps / math.ceil(X_raw.shape[0] / cfg.batch_size)))
+        history = train_autoencoder(net, Xs, epochs=epochs, lr=cfg.lr,
                                     weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                                     penalty=penalty, generator=generator,
                                     should_stop=should_stop)
@@ -533,11 +566,17 @@ class StreamDetector:
             if self.retraining:
                 self._count_retrain(trigger, "skipped", 0.0)
                 return
-            if len(self._window) < self._config.min_retrain_records:
+            if trigger == "drift":
+                since = self._n_seen - self._drift_seen_at
+                records = list(self._recent)[-since:]
+                self._drift_seen_at = None
+            else:
+                records = list(self._window)
+            if len(records) < self._config.min_retrain_records:
                 self._since_retrain = 0
                 self._count_retrain(trigger, "skipped", 0.0)
                 return
-            window = np.vstack(self._window)
+            window = np.vstack(records)
             fit_index = self._n_fits
             self._n_fits += 1
         if self._config.background_retrain:
@@ -579,7 +618,7 @@ class StreamDetector:
             old_err = _recon_error(serving, window, new.scaler)
             if not math.isfinite(new_err):
                 raise RetrainError("the new model reconstructs the window as NaN", "rejected_nan")
-            if new_err > old_err:
+            if new_err > old_err * (1.0 + self._config.retrain_tolerance):
                 raise RetrainError(f"the new model reconstructs the window worse than the "
                                    f"serving one ({new_err:.4g} > {old_err:.4g})", "rejected_worse")
             _carry_cluster_identity(serving, new, window, self._uses_l2)

@@ -92,7 +92,8 @@ def _put_model(arrays: dict, header: dict, model) -> None:
         for i, (w, b) in enumerate(layers):
             arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"] = w, b
     arrays["scaler_mean"], arrays["scaler_scale"] = model.scaler.mean_, model.scaler.scale_
-    header["scaler"] = {"clip": model.scaler.clip, "min_scale": model.scaler.min_scale}
+    header["scaler"] = {"clip": model.scaler.clip, "min_scale": model.scaler.min_scale,
+                        "floor": model.scaler.floor}
     arrays["centroids"], arrays["centroid_counts"] = model.centroids.centroids, model.centroids.counts
     arrays["threshold_window"] = model.threshold.state()["window"]
 
@@ -110,12 +111,14 @@ def save_detector(det, path: str | os.PathLike) -> None:
             "n_seen": det._n_seen, "n_fits": det._n_fits,
             "since_retrain": det._since_retrain,
             "pending_trigger": det._pending_trigger,
+            "drift_seen_at": det._drift_seen_at,
             "retrain_log": det._retrain_log,
             "drift": None,
         }
         arrays: dict[str, np.ndarray] = {
             "buffer": _stack(det._buffer, n_features),
             "window": _stack(det._window, n_features),
+            "recent": _stack(det._recent, n_features),
         }
         if det._drift is not None:
             state = det._drift.state()
@@ -176,6 +179,8 @@ def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: 
         det._retrain_log = list(header.get("retrain_log", []))
         det._buffer = [row.copy() for row in arrays["buffer"]]
         det._window = deque((row.copy() for row in arrays["window"]), maxlen=config.retrain_window)
+        det._recent = deque((row.copy() for row in arrays["recent"]), maxlen=config.retrain_window)
+        det._drift_seen_at = header.get("drift_seen_at")
         if header["drift"] is not None:
             det._drift = ScoreDriftMonitor.from_state({**header["drift"],
                                                        "log": arrays["drift_log"]})

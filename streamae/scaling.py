@@ -30,6 +30,12 @@ class StandardScaler:
     min_scale : float, default=1e-6
         A feature whose standard deviation is below ``min_scale`` times the
         largest standard deviation (or exactly zero) gets scale 1.
+    floor : float, default=0.0
+        Shrink towards a common scale: ``scale = sqrt(std² + (floor * m)²)``
+        with ``m`` the median standard deviation of the non-constant features.
+        A feature that is almost always constant (a rarely lit pixel, a
+        seldom-used status channel) is then not blown up into the strongest
+        signal of the record. 0 is plain standardisation.
 
     Attributes
     ----------
@@ -37,9 +43,10 @@ class StandardScaler:
     scale_ : ndarray of shape (n_features,)
     """
 
-    def __init__(self, clip: float = 20.0, min_scale: float = 1e-6):
+    def __init__(self, clip: float = 20.0, min_scale: float = 1e-6, floor: float = 0.0):
         self.clip = float(clip)
         self.min_scale = float(min_scale)
+        self.floor = float(floor)
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
 
@@ -48,7 +55,11 @@ class StandardScaler:
         self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
         floor = self.min_scale * max(float(std.max(initial=0.0)), 1e-12)
-        self.scale_ = np.where(std > floor, std, 1.0)
+        spread = std > floor
+        if self.floor > 0 and spread.any():
+            common = self.floor * float(np.median(std[spread]))
+            std = np.sqrt(std ** 2 + common ** 2)
+        self.scale_ = np.where(spread, std, 1.0)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -61,12 +72,13 @@ class StandardScaler:
         return np.asarray(X, dtype=np.float64) * self.scale_ + self.mean_
 
     def state(self) -> dict:
-        return {"clip": self.clip, "min_scale": self.min_scale,
+        return {"clip": self.clip, "min_scale": self.min_scale, "floor": self.floor,
                 "mean": self.mean_, "scale": self.scale_}
 
     @classmethod
     def from_state(cls, state: dict) -> "StandardScaler":
-        obj = cls(clip=float(state["clip"]), min_scale=float(state["min_scale"]))
+        obj = cls(clip=float(state["clip"]), min_scale=float(state["min_scale"]),
+                  floor=float(state.get("floor", 0.0)))
         obj.mean_ = np.asarray(state["mean"], dtype=np.float64)
         obj.scale_ = np.asarray(state["scale"], dtype=np.float64)
         return obj

@@ -5,7 +5,9 @@ A mapping fixes the feature names in the order of its keys; a sequence or a
 vector in that order. Missing keys, values that are not numbers, NaN and
 infinities raise :class:`~streamae.InvalidRecordError` naming the field.
 Extra keys of a mapping are ignored (with one warning per detector), so a
-producer may add fields without breaking the consumer.
+producer may add fields without breaking the consumer. Values are converted
+with ``float()``: numbers, booleans and numeric strings such as ``"1.5"`` are
+accepted; ``None`` counts as a missing value.
 
 Examples
 --------
@@ -99,14 +101,18 @@ class FeatureSchema:
                     reason="shape",
                 )
         if not np.isfinite(vec).all():
-            self._raise_non_finite(vec)
+            self._raise_non_finite(vec, x if isinstance(x, Mapping) else None)
         return vec
 
     def _field(self, i: int) -> str:
         return self.names[i] if self.names is not None else f"[{i}]"
 
-    def _raise_non_finite(self, vec: np.ndarray) -> None:
+    def _raise_non_finite(self, vec: np.ndarray, mapping: Mapping | None = None) -> None:
         i = int(np.flatnonzero(~np.isfinite(vec))[0])
+        if mapping is not None and mapping[self.names[i]] is None:
+            raise InvalidRecordError(
+                f"record field '{self.names[i]}' is None (a missing value); expected a number",
+                field=self.names[i], reason="missing")
         what, reason = ("NaN", "nan") if math.isnan(vec[i]) else ("infinite", "inf")
         name = self._field(i)
         label = f"'{name}'" if self.names is not None else name
