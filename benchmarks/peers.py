@@ -86,6 +86,9 @@ class Peer:
     def score_many(self, X: np.ndarray) -> np.ndarray:
         return np.array([self.score_one(x) for x in X], dtype=np.float64)
 
+    def close(self) -> None:
+        """Release what the detector holds (threads, registries); a no-op by default."""
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "library": self.library, "static": self.static,
                 "params": _jsonable(self.params)}
@@ -287,7 +290,7 @@ def _pysad_hst(name, n_features, warmup, seed, n_records=None, **kw):
     return PysadPeer(name, build, {"feature_bounds": "warm-up min/max", **params}, True, warmup)
 
 
-# ---------------------------------------------------------------------------------------- deep-river
+# ------------------------------------------------------------------------------------- deep-river
 
 
 def _import_deep_river():
@@ -423,6 +426,11 @@ class StreamaePeer(Peer):
 
     def score_many(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.detector.score_many(X), dtype=np.float64)
+
+    def close(self) -> None:
+        close = getattr(self.detector, "close", None)
+        if callable(close):
+            close()
 
 
 STREAMAE_VARIANTS: dict[str, dict[str, Any]] = {

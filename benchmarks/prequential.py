@@ -42,7 +42,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from benchmarks.peers import PEER_NAMES, STREAMAE_PEERS, PeerUnavailable, default_peers, make_detector
+from benchmarks.peers import (PEER_NAMES, STREAMAE_PEERS, PeerUnavailable, default_peers,
+                             make_detector)
 
 __all__ = [
     "RESULTS_DIR",
@@ -163,7 +164,15 @@ def prequential_run(peer_name: str, X: np.ndarray, y: np.ndarray, warmup: int, s
         rec.update(status="unavailable", error=f"unavailable: {exc}")
         return rec
     rec.update(library=peer.library, params=peer.describe()["params"], static=peer.static)
+    try:
+        return _run_peer(peer, rec, X, y, warmup, time_budget)
+    finally:
+        peer.close()
 
+
+def _run_peer(peer, rec: dict[str, Any], X: np.ndarray, y: np.ndarray, warmup: int,
+              time_budget: float | None) -> dict[str, Any]:
+    n = len(X)
     t0 = time.perf_counter()
     for x in X[:warmup]:
         peer.learn_one(x)
@@ -240,6 +249,7 @@ def run_study(study: str, streams: Sequence[StreamSpec], peers: Sequence[str],
         "study": study,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
+        "threads": thread_info(),
         "settings": {**(settings or {}), "seeds": list(seeds), "peers": list(peers),
                      "streams": [{"name": s.name, "warmup": s.warmup,
                                   "peer_kwargs": s.peer_kwargs} for s in streams],
@@ -299,7 +309,7 @@ def summarize(runs: list[dict[str, Any]], streams: list[str], peers: list[str]) 
                         if all(s in d and d[s].get(k) is not None for s in streams)]
             mean[k] = {"mean": float(np.mean(stream_means)) if stream_means else None,
                        "std": _mean_std(complete)["std"] if complete else None,
-                       "n_streams": len(stream_means)}
+                       "n": len(complete), "n_streams": len(stream_means)}
         per[peer]["mean"] = mean
     return per
 
@@ -316,7 +326,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def _cell(stat: dict[str, Any], digits: int = 3) -> str:
     if stat is None or stat.get("mean") is None:
         return "-"
-    if stat.get("std") is None:
+    if stat.get("std") is None or stat.get("n", 2) < 2:  # one seed: no spread to show
         return _fmt(stat["mean"], digits)
     return f"{_fmt(stat['mean'], digits)} ± {_fmt(stat['std'], digits)}"
 
@@ -362,7 +372,7 @@ def render_markdown(doc: dict[str, Any], notes: str = "") -> str:
     out = [f"# {doc['study']}" + (" (quick)" if settings.get("quick") else ""), "",
            f"Created {doc['created']} in {doc['total_seconds']:.0f} s. Machine: {m['cpu_model']}, "
            f"{m['nproc']} cores available, Python {m['python']}, torch {m['packages'].get('torch')}"
-           f" ({m['torch_threads']} threads), river {m['packages'].get('river')}, "
+           f" ({m['torch_threads']} torch threads), river {m['packages'].get('river')}, "
            f"git {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}.", "",
            f"Seeds: {settings['seeds']}. Warm-up: "
            + ", ".join(sorted({str(s['warmup']) for s in settings['streams']})) + " records. "
@@ -520,6 +530,48 @@ def machine_info() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- CLI
 
 
+def set_threads(n: int) -> None:
+    """Limit torch's intra-op threads and the BLAS/OpenMP pools to ``n`` (0: leave them).
+
+    On a small, shared machine more threads than free cores make every small
+    matrix product wait for the others: on 2 busy cores a (256, 274) batch through
+    numpy's OpenBLAS took 62 ms with 2 threads and 1.4 ms with 1.
+    """
+    if not n:
+        return
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n)
+    except ImportError:
+        log.warning("threadpoolctl is missing: BLAS threads are not limited")
+
+
+def thread_info() -> dict[str, Any]:
+    """torch's thread count and the BLAS/OpenMP pools in use."""
+    info: dict[str, Any] = {}
+    try:
+        import torch
+
+        info["torch"] = torch.get_num_threads()
+    except ImportError:
+        info["torch"] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["pools"] = [{"api": p.get("user_api"), "lib": p.get("internal_api"),
+                          "threads": p.get("num_threads")} for p in threadpool_info()]
+    except ImportError:
+        info["pools"] = None
+    return info
+
+
 def common_parser(description: str, default_seeds: int) -> argparse.ArgumentParser:
     """The options every prequential study shares."""
     parser = argparse.ArgumentParser(description=description)
@@ -532,8 +584,9 @@ def common_parser(description: str, default_seeds: int) -> argparse.ArgumentPars
     parser.add_argument("--exclude", default="", help="comma-separated detectors to leave out")
     parser.add_argument("--time-budget", type=float, default=None,
                         help="seconds per detector run; a slower run is recorded as a time-out")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch.set_num_threads for the whole study")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and BLAS/OpenMP threads for the whole study (default 1: "
+                             "every detector on one core; 0 = leave the libraries' defaults)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="output folder")
     parser.add_argument("--stem", default=None,
                         help="file stem (default: the study name, '_quick' appended in quick mode)")
@@ -547,16 +600,14 @@ def main_study(study: str, args: argparse.Namespace, streams: Sequence[StreamSpe
     """Shared ``main`` of the studies: parse peers/seeds, run, write, print the paths."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
+    set_threads(args.threads)
     n_seeds = args.seeds if args.seeds is not None else (1 if args.quick else default_seeds)
     peers = [p.strip() for p in args.peers.split(",")] if args.peers else default_peers()
     excluded = {p.strip() for p in args.exclude.split(",") if p.strip()}
     peers = [p for p in peers if p not in excluded]
     doc = run_study(study, streams, peers, list(range(n_seeds)), args.time_budget,
                     settings={"quick": args.quick, "argv": sys.argv[1:], "notes": notes,
+                              "threads": args.threads,
                               **(extra_settings or {})})
     stem = args.stem or (f"{study}_quick" if args.quick else study)
     paths = write_results(doc, args.out, stem, notes)

@@ -77,8 +77,9 @@ class DetectorConfig(BaseModel):
         Expected fraction of anomalies: the threshold is the
         ``(1 - contamination)`` quantile of normal-looking scores.
     threshold : float or None, default=None
-        A fixed threshold. ``None`` calibrates it on the warm-up and follows
-        a streaming quantile afterwards.
+        A fixed threshold. ``None`` calibrates it on the warm-up, calibrates
+        it again on the scores of the next ``warmup`` records (new to the
+        model, so not optimistic), then follows a streaming quantile.
     threshold_window : int, default=2000
         Number of recent normal scores the streaming quantile looks at.
     update_centroids : bool, default=True

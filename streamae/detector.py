@@ -537,7 +537,8 @@ class StreamDetector:
             model.threshold = StreamingThreshold.constant(cfg.threshold)
         else:
             model.threshold = StreamingThreshold.calibrate(
-                scores, cfg.contamination, size=cfg.threshold_window)
+                scores, cfg.contamination, size=cfg.threshold_window,
+                recalibrate_after=min(X_raw.shape[0], cfg.warmup, cfg.threshold_window))
         return model
 
     def _initial_fit(self) -> None:

@@ -86,7 +86,7 @@ def _put_model(arrays: dict, header: dict, model) -> None:
                        "normalize": model.ae.normalize,
                        "n_encoder": len(model.ae.encoder), "n_decoder": len(model.ae.decoder),
                        "threshold": {k: v for k, v in model.threshold.state().items()
-                                     if k != "window"},
+                                     if k not in ("window", "pending")},
                        "centroid_memory": model.centroids.memory}
     for part, layers in (("enc", model.ae.encoder), ("dec", model.ae.decoder)):
         for i, (w, b) in enumerate(layers):
@@ -96,6 +96,7 @@ def _put_model(arrays: dict, header: dict, model) -> None:
                         "floor": model.scaler.floor}
     arrays["centroids"], arrays["centroid_counts"] = model.centroids.centroids, model.centroids.counts
     arrays["threshold_window"] = model.threshold.state()["window"]
+    arrays["threshold_pending"] = model.threshold.state()["pending"]
 
 
 def save_detector(det, path: str | os.PathLike) -> None:
@@ -195,7 +196,8 @@ def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: 
             centroids = CentroidModel(arrays["centroids"], arrays["centroid_counts"],
                                       m["centroid_memory"])
             threshold = StreamingThreshold.from_state({**m["threshold"],
-                                                       "window": arrays["threshold_window"]})
+                                                       "window": arrays["threshold_window"],
+                                                       "pending": arrays["threshold_pending"]})
             det._model = _Model(scaler, ae, centroids, threshold, int(m["version"]),
                                 float(m["train_loss"]))
     except ModelFileError:

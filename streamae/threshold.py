@@ -10,6 +10,12 @@ kept as a fixed multiple of the window's ``level`` quantile: at calibration,
 is a stable fixed point at the calibrated threshold; if normal scores creep
 up or down, the threshold follows them.
 
+Scores of the records a model was trained on are optimistic (lower than those
+of new records), so a threshold set on them flags too much. With
+``recalibrate_after=n`` the threshold is set again, once, from the first ``n``
+scores of new records (all of them, so the stream's contamination is respected)
+and only then follows the window.
+
 Examples
 --------
 >>> import numpy as np
@@ -49,15 +55,26 @@ class StreamingThreshold:
         Quantile level followed.
     fixed : bool, default=False
         A user-given threshold that never moves.
+    contamination : float, default=0.1
+        Fraction of scores above the threshold at (re)calibration.
+    recalibrate_after : int, default=0
+        Number of new scores after which the threshold is calibrated again
+        from them (0: never).
+    pending : iterable of float
+        Scores collected so far for the recalibration.
     """
 
     def __init__(self, value: float, ratio: float, window=(), size: int = 2000,
-                 level: float = 0.9, fixed: bool = False):
+                 level: float = 0.9, fixed: bool = False, contamination: float = 0.1,
+                 recalibrate_after: int = 0, pending=()):
         self.value = float(value)
         self.ratio = float(ratio)
         self.size = int(size)
         self.level = float(level)
         self.fixed = bool(fixed)
+        self.contamination = float(contamination)
+        self.recalibrate_after = int(recalibrate_after)
+        self._pending: list[float] = [float(s) for s in pending]
         self._window: deque[float] = deque(maxlen=self.size)
         self._sorted: list[float] = []
         for s in window:
@@ -65,14 +82,23 @@ class StreamingThreshold:
 
     @classmethod
     def calibrate(cls, scores: np.ndarray, contamination: float, size: int = 2000,
-                  level: float = 0.9) -> "StreamingThreshold":
+                  level: float = 0.9, recalibrate_after: int = 0) -> "StreamingThreshold":
         """Threshold at the ``1 - contamination`` quantile of ``scores``."""
-        scores = np.asarray(scores, dtype=np.float64)
-        value = float(np.quantile(scores, 1.0 - contamination))
+        obj = cls(0.0, 1.0, (), size=size, level=level, contamination=contamination,
+                  recalibrate_after=recalibrate_after)
+        obj._set_from(np.asarray(scores, dtype=np.float64))
+        return obj
+
+    def _set_from(self, scores: np.ndarray) -> None:
+        value = float(np.quantile(scores, 1.0 - self.contamination))
         normal = scores[scores <= value]
-        q = float(np.quantile(normal, level)) if normal.size else value
-        ratio = value / q if q > 0 else 1.0
-        return cls(value, ratio, normal[-size:], size=size, level=level)
+        q = float(np.quantile(normal, self.level)) if normal.size else value
+        self.value = value
+        self.ratio = value / q if q > 0 else 1.0
+        self._window.clear()
+        self._sorted = []
+        for s in normal[-self.size:]:
+            self._push(float(s))
 
     @classmethod
     def constant(cls, value: float) -> "StreamingThreshold":
@@ -94,7 +120,15 @@ class StreamingThreshold:
 
     def observe(self, score: float) -> None:
         """Feed one score; scores above the threshold are left out."""
-        if self.fixed or not score <= self.value:
+        if self.fixed:
+            return
+        if self.recalibrate_after:
+            self._pending.append(float(score))
+            if len(self._pending) >= self.recalibrate_after:
+                self._set_from(np.asarray(self._pending))
+                self._pending, self.recalibrate_after = [], 0
+                return
+        if not score <= self.value:
             return
         self._push(float(score))
         if len(self._sorted) >= 16:
@@ -103,10 +137,16 @@ class StreamingThreshold:
     def state(self) -> dict:
         return {"value": self.value, "ratio": self.ratio, "size": self.size,
                 "level": self.level, "fixed": self.fixed,
-                "window": np.asarray(self._window, dtype=np.float64)}
+                "contamination": self.contamination,
+                "recalibrate_after": self.recalibrate_after,
+                "window": np.asarray(self._window, dtype=np.float64),
+                "pending": np.asarray(self._pending, dtype=np.float64)}
 
     @classmethod
     def from_state(cls, state: dict) -> "StreamingThreshold":
         return cls(float(state["value"]), float(state["ratio"]), list(state["window"]),
                    size=int(state["size"]), level=float(state["level"]),
-                   fixed=bool(state["fixed"]))
+                   fixed=bool(state["fixed"]),
+                   contamination=float(state.get("contamination", 0.1)),
+                   recalibrate_after=int(state.get("recalibrate_after", 0)),
+                   pending=list(state.get("pending", ())))
