@@ -1,0 +1,153 @@
+"""Unit tests of the parts a detector is built from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streamae.autoencoder import (DenseAutoEncoder, FrozenAutoEncoder, default_architecture,
+                                  train_autoencoder)
+from streamae.centroids import CentroidModel, choose_n_clusters
+from streamae.drift import ScoreDriftMonitor
+from streamae.scaling import StandardScaler
+from streamae.threshold import StreamingThreshold
+
+
+# -- autoencoder ------------------------------------------------------------------------
+@pytest.mark.parametrize("d", [1, 8, 64, 274, 3000])
+def test_default_architecture_scales_with_input(d):
+    hidden, latent = default_architecture(d)
+    assert 8 <= latent <= 32 and hidden[0] >= hidden[1] >= latent and hidden[0] <= 256
+
+
+def test_bottleneck_is_normalized_during_training():
+    net = DenseAutoEncoder(6, (16,), 4, normalize=True, generator=torch.Generator().manual_seed(0))
+    seen = []
+    net.decoder.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach()))
+    X = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+    train_autoencoder(net, X, epochs=2, batch_size=16, generator=torch.Generator().manual_seed(0))
+    norms = torch.cat(seen).norm(dim=1)
+    assert len(seen) == 8 and torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
+
+
+def test_frozen_copy_matches_the_torch_module():
+    net = DenseAutoEncoder(10, (32, 16), 8, normalize=True, generator=torch.Generator().manual_seed(1))
+    X = np.random.default_rng(1).normal(size=(50, 10)).astype(np.float32)
+    train_autoencoder(net, X, epochs=3, generator=torch.Generator().manual_seed(1))
+    frozen = FrozenAutoEncoder.from_module(net)
+    with torch.inference_mode():
+        code, recon = net(torch.from_numpy(X))
+    codes, recons = frozen.reconstruct(X)
+    np.testing.assert_allclose(codes, code.numpy(), atol=1e-5)
+    np.testing.assert_allclose(recons, recon.numpy(), atol=1e-5)
+    np.testing.assert_allclose(frozen.encode(X[3]), codes[3], atol=1e-6)
+
+
+def test_toll_penalty_shrinks_codes():
+    X = np.random.default_rng(2).normal(size=(128, 8)).astype(np.float32)
+    norms = {}
+    for penalty in (0.0, 1.0):
+        net = DenseAutoEncoder(8, (16,), 8, normalize=False,
+                               generator=torch.Generator().manual_seed(0))
+        train_autoencoder(net, X, epochs=30, penalty=penalty,
+                          generator=torch.Generator().manual_seed(0))
+        norms[penalty] = np.linalg.norm(FrozenAutoEncoder.from_module(net).encode(X), axis=1).mean()
+    assert norms[1.0] < 0.9 * norms[0.0]
+
+
+def test_training_leaves_torch_threads_as_they_were():
+    before = torch.get_num_threads()
+    net = DenseAutoEncoder(4, (8,), 4, normalize=True)
+    train_autoencoder(net, np.zeros((8, 4), np.float32), epochs=1, threads=1)
+    assert torch.get_num_threads() == before
+
+
+# -- centroids ---------------------------------------------------------------------------
+def test_minibatch_update_is_sculley_rule():
+    model = CentroidModel(np.array([[1.0, 0.0]]), np.array([3.0]), memory=1000)
+    model.update(np.array([0.0, 1.0]), 0)
+    np.testing.assert_allclose(model.centroids[0], [0.75, 0.25])
+    assert model.counts[0] == 4
+
+
+def test_counts_are_capped_so_centroids_keep_moving():
+    model = CentroidModel(np.array([[1.0, 0.0]]), np.array([5000.0]), memory=100)
+    model.update(np.array([0.0, 1.0]), 0)
+    np.testing.assert_allclose(model.centroids[0], [0.99, 0.01])
+
+
+def test_cosine_score_is_one_minus_max_similarity():
+    model = CentroidModel(np.array([[2.0, 0.0], [0.0, 3.0]]), np.ones(2))
+    scores, nearest = model.score(np.array([[1.0, 1.0], [0.0, -1.0]]))
+    np.testing.assert_allclose(scores, [1 - np.sqrt(0.5), 1.0], atol=1e-6)
+    assert nearest[0] in (0, 1) and scores.dtype == np.float32
+
+
+def test_choose_n_clusters():
+    rng = np.random.default_rng(0)
+    blobs = np.vstack([rng.normal([1, 0, 0], 0.05, (60, 3)), rng.normal([0, 1, 0], 0.05, (60, 3)),
+                       rng.normal([0, 0, 1], 0.05, (60, 3))])
+    assert choose_n_clusters(blobs, max_clusters=6) == 3
+    cloud = rng.normal(size=(200, 16))
+    assert choose_n_clusters(cloud, max_clusters=6) == 1
+
+
+# -- threshold ----------------------------------------------------------------------------
+def test_threshold_is_stable_on_a_stationary_stream():
+    rng = np.random.default_rng(0)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1)
+    start = th.value
+    for s in rng.gamma(2.0, 1.0, 20000):
+        th.observe(float(s))
+    assert th.value == pytest.approx(start, rel=0.1)
+
+
+def test_threshold_follows_normal_scores_upwards():
+    rng = np.random.default_rng(0)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1)
+    start = th.value
+    for s in 1.2 * rng.gamma(2.0, 1.0, 20000):
+        th.observe(float(s))
+    assert th.value > 1.1 * start
+
+
+def test_recalibration_uses_new_scores():
+    th = StreamingThreshold.calibrate(np.linspace(0, 1, 101), 0.1, recalibrate_after=101)
+    for s in np.linspace(0, 2, 101):
+        th.observe(float(s))
+    assert th.value == pytest.approx(1.8) and th.recalibrate_after == 0
+
+
+def test_threshold_state_round_trip():
+    th = StreamingThreshold.calibrate(np.linspace(0, 1, 50), 0.1, recalibrate_after=80)
+    for s in np.linspace(0, 1, 30):
+        th.observe(float(s))
+    clone = StreamingThreshold.from_state(th.state())
+    for s in np.linspace(0, 1.5, 200):
+        th.observe(float(s))
+        clone.observe(float(s))
+        assert th.value == clone.value
+
+
+# -- drift monitor and scaler ------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["adwin", "page_hinkley"])
+def test_drift_monitor_restores_exactly(kind):
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.normal(0.2, 0.05, 1500), rng.normal(1.5, 0.05, 1500)]
+    a = ScoreDriftMonitor(kind, memory=700)
+    hits_a = [a.update(float(s)) for s in scores[:1000]]
+    b = ScoreDriftMonitor.from_state(a.state())
+    rest_a = [a.update(float(s)) for s in scores[1000:]]
+    rest_b = [b.update(float(s)) for s in scores[1000:]]
+    assert rest_a == rest_b and any(rest_a) and not any(hits_a)
+
+
+def test_scaler_floor_tames_rare_features():
+    X = np.zeros((100, 3))
+    X[:, 0] = np.random.default_rng(0).normal(size=100)
+    X[:, 1] = np.random.default_rng(1).normal(size=100)
+    X[0, 2] = 1.0                                      # lit once in the warm-up
+    plain = StandardScaler(floor=0.0).fit(X).transform(np.array([0.0, 0.0, 1.0]))
+    shrunk = StandardScaler(floor=1.0).fit(X).transform(np.array([0.0, 0.0, 1.0]))
+    assert plain[2] == pytest.approx(9.95, abs=0.01) and shrunk[2] < 1.5
