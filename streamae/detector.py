@@ -394,6 +394,17 @@ class StreamDetector:
                 M[i], valid[i] = vec, True
         return M, valid
 
+    def count_invalid(self, reason: str = "shape") -> None:
+        """Count a record that never reached the detector (e.g. an unparsable line).
+
+        Ingest code that drops input before it becomes a record calls this, so
+        ``streamae_invalid_records_total`` tells the whole story.
+        """
+        if reason not in InvalidRecordError.REASONS:
+            raise ValueError(f"reason must be one of {InvalidRecordError.REASONS}; got {reason!r}")
+        if self._metrics is not None:
+            self._metrics.invalid[reason].inc()
+
     # -- learning -------------------------------------------------------------
     def learn_one(self, x: Any) -> None:
         """Learn one record (warm-up buffer, centroid update, threshold, retrain)."""
@@ -550,7 +561,7 @@ class StreamDetector:
         self._model = model
         self._buffer = []
         self._since_retrain = 0
-        logger.info("streamae: first model trained on %d records in %.2fs (k=%d)",
+        logger.info("first model trained on %d records in %.2fs (k=%d)",
                     X.shape[0], time.perf_counter() - start, model.centroids.n_clusters)
         self._update_gauges()
 
@@ -631,10 +642,10 @@ class StreamDetector:
                     self._drift.reset()
         except RetrainError as err:
             outcome = err.outcome
-            logger.warning("streamae: retrain (%s) rejected, serving model kept: %s", trigger, err)
+            logger.warning("retrain (%s) rejected, serving model kept: %s", trigger, err)
         except Exception:  # a failed retrain must never take the serving model down
             outcome = "failed"
-            logger.exception("streamae: retrain (%s) failed, serving model kept", trigger)
+            logger.exception("retrain (%s) failed, serving model kept", trigger)
         finally:
             with self._lock:
                 if outcome != "success":

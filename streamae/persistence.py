@@ -86,7 +86,7 @@ def _put_model(arrays: dict, header: dict, model) -> None:
                        "normalize": model.ae.normalize,
                        "n_encoder": len(model.ae.encoder), "n_decoder": len(model.ae.decoder),
                        "threshold": {k: v for k, v in model.threshold.state().items()
-                                     if k not in ("window", "pending")},
+                                     if k not in ("window", "pending", "recent")},
                        "centroid_memory": model.centroids.memory}
     for part, layers in (("enc", model.ae.encoder), ("dec", model.ae.decoder)):
         for i, (w, b) in enumerate(layers):
@@ -97,6 +97,7 @@ def _put_model(arrays: dict, header: dict, model) -> None:
     arrays["centroids"], arrays["centroid_counts"] = model.centroids.centroids, model.centroids.counts
     arrays["threshold_window"] = model.threshold.state()["window"]
     arrays["threshold_pending"] = model.threshold.state()["pending"]
+    arrays["threshold_recent"] = model.threshold.state()["recent"]
 
 
 def save_detector(det, path: str | os.PathLike) -> None:
@@ -197,7 +198,8 @@ def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: 
                                       m["centroid_memory"])
             threshold = StreamingThreshold.from_state({**m["threshold"],
                                                        "window": arrays["threshold_window"],
-                                                       "pending": arrays["threshold_pending"]})
+                                                       "pending": arrays["threshold_pending"],
+                                                       "recent": arrays["threshold_recent"]})
             det._model = _Model(scaler, ae, centroids, threshold, int(m["version"]),
                                 float(m["train_loss"]))
     except ModelFileError:

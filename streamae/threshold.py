@@ -10,6 +10,14 @@ kept as a fixed multiple of the window's ``level`` quantile: at calibration,
 is a stable fixed point at the calibrated threshold; if normal scores creep
 up or down, the threshold follows them.
 
+Keeping flagged scores out has one risk: a stream that dwells in a regime of
+low scores drags the threshold down, and when it returns to a busier regime
+every record is flagged and none can lift the threshold again. So the
+threshold never falls below the median of *all* recent scores, once the window
+of those is full: a run of abnormal records keeps being flagged until it fills
+half the window (1000 records by default), and no regime can be flagged
+wholesale for longer.
+
 Scores of the records a model was trained on are optimistic (lower than those
 of new records), so a threshold set on them flags too much. With
 ``recalibrate_after=n`` the threshold is set again, once, from the first ``n``
@@ -62,11 +70,13 @@ class StreamingThreshold:
         from them (0: never).
     pending : iterable of float
         Scores collected so far for the recalibration.
+    recent : iterable of float
+        The last ``size`` scores, flagged or not (for the median floor).
     """
 
     def __init__(self, value: float, ratio: float, window=(), size: int = 2000,
                  level: float = 0.9, fixed: bool = False, contamination: float = 0.1,
-                 recalibrate_after: int = 0, pending=()):
+                 recalibrate_after: int = 0, pending=(), recent=()):
         self.value = float(value)
         self.ratio = float(ratio)
         self.size = int(size)
@@ -79,6 +89,10 @@ class StreamingThreshold:
         self._sorted: list[float] = []
         for s in window:
             self._push(float(s))
+        self._all: deque[float] = deque(maxlen=self.size)
+        self._all_sorted: list[float] = []
+        for s in recent:
+            _push_sorted(self._all, self._all_sorted, float(s), self.size)
 
     @classmethod
     def calibrate(cls, scores: np.ndarray, contamination: float, size: int = 2000,
@@ -105,18 +119,10 @@ class StreamingThreshold:
         return cls(value, 1.0, (), size=16, fixed=True)
 
     def _push(self, s: float) -> None:
-        if len(self._window) == self.size:
-            old = self._window[0]
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
-        self._window.append(s)
-        bisect.insort(self._sorted, s)
+        _push_sorted(self._window, self._sorted, s, self.size)
 
     def _quantile(self) -> float:
-        data = self._sorted
-        pos = self.level * (len(data) - 1)
-        lo = int(pos)
-        hi = min(lo + 1, len(data) - 1)
-        return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+        return _sorted_quantile(self._sorted, self.level)
 
     def observe(self, score: float) -> None:
         """Feed one score; scores above the threshold are left out."""
@@ -128,11 +134,13 @@ class StreamingThreshold:
                 self._set_from(np.asarray(self._pending))
                 self._pending, self.recalibrate_after = [], 0
                 return
-        if not score <= self.value:
-            return
-        self._push(float(score))
-        if len(self._sorted) >= 16:
-            self.value = self.ratio * self._quantile()
+        _push_sorted(self._all, self._all_sorted, float(score), self.size)
+        floor = _sorted_quantile(self._all_sorted, 0.5) if len(self._all) == self.size else 0.0
+        if score <= self.value:
+            self._push(float(score))
+            if len(self._sorted) >= 16:
+                self.value = self.ratio * self._quantile()
+        self.value = max(self.value, floor)
 
     def state(self) -> dict:
         return {"value": self.value, "ratio": self.ratio, "size": self.size,
@@ -140,6 +148,7 @@ class StreamingThreshold:
                 "contamination": self.contamination,
                 "recalibrate_after": self.recalibrate_after,
                 "window": np.asarray(self._window, dtype=np.float64),
+                "recent": np.asarray(self._all, dtype=np.float64),
                 "pending": np.asarray(self._pending, dtype=np.float64)}
 
     @classmethod
@@ -149,4 +158,20 @@ class StreamingThreshold:
                    fixed=bool(state["fixed"]),
                    contamination=float(state.get("contamination", 0.1)),
                    recalibrate_after=int(state.get("recalibrate_after", 0)),
-                   pending=list(state.get("pending", ())))
+                   pending=list(state.get("pending", ())),
+                   recent=list(state.get("recent", ())))
+
+
+def _push_sorted(window: deque, ordered: list, s: float, size: int) -> None:
+    """Append ``s`` to a bounded window and keep a sorted copy of it in step."""
+    if len(window) == size:
+        del ordered[bisect.bisect_left(ordered, window[0])]
+    window.append(s)
+    bisect.insort(ordered, s)
+
+
+def _sorted_quantile(data: list, level: float) -> float:
+    pos = level * (len(data) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)

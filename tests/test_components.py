@@ -151,3 +151,15 @@ def test_scaler_floor_tames_rare_features():
     plain = StandardScaler(floor=0.0).fit(X).transform(np.array([0.0, 0.0, 1.0]))
     shrunk = StandardScaler(floor=1.0).fit(X).transform(np.array([0.0, 0.0, 1.0]))
     assert plain[2] == pytest.approx(9.95, abs=0.01) and shrunk[2] < 1.5
+
+
+def test_threshold_cannot_lock_a_busy_regime_out_forever():
+    rng = np.random.default_rng(0)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1, size=2000)
+    for s in 0.1 * rng.gamma(2.0, 1.0, 3000):        # a long quiet regime drags it down
+        th.observe(float(s))
+    flags = []
+    for s in rng.gamma(2.0, 1.0, 6000):               # the usual regime returns
+        flags.append(s > th.value)
+        th.observe(float(s))
+    assert np.mean(flags[-2000:]) <= 0.55
