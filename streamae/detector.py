@@ -86,10 +86,12 @@ class _Model:
         self.threshold = threshold
         self.version = version
         self.train_loss = train_loss
+        self.drift_scale = max(threshold.value, 1e-12)
 
 
-# The drift detector sees scores relative to the threshold (unit-free: normal
-# records below 1), clipped so one absurd record cannot masquerade as a drift.
+# The drift detector sees scores relative to the model's calibrated threshold
+# (unit-free, and fixed for a model version, so the moving threshold does not
+# mask a change), clipped so one absurd record cannot masquerade as a drift.
 _DRIFT_CLIP = 2.0
 
 
@@ -476,7 +478,7 @@ class StreamDetector:
         self._recent.append(vec)
         self._since_retrain += 1
         if self._drift is not None and self._drift.update(
-                min(score / max(model.threshold.value, 1e-12), _DRIFT_CLIP)):
+                min(score / model.drift_scale, _DRIFT_CLIP)):
             if self._metrics is not None:
                 self._metrics.drift_events.inc()
             if self._since_retrain >= cfg.drift_cooldown and self._drift_seen_at is None:
@@ -550,6 +552,7 @@ class StreamDetector:
             model.threshold = StreamingThreshold.calibrate(
                 scores, cfg.contamination, size=cfg.threshold_window,
                 recalibrate_after=min(X_raw.shape[0], cfg.warmup, cfg.threshold_window))
+        model.drift_scale = max(model.threshold.value, 1e-12)
         return model
 
     def _initial_fit(self) -> None:

@@ -83,6 +83,7 @@ def _stack(vectors, n_features: int) -> np.ndarray:
 
 def _put_model(arrays: dict, header: dict, model) -> None:
     header["model"] = {"version": model.version, "train_loss": model.train_loss,
+                       "drift_scale": model.drift_scale,
                        "normalize": model.ae.normalize,
                        "n_encoder": len(model.ae.encoder), "n_decoder": len(model.ae.decoder),
                        "threshold": {k: v for k, v in model.threshold.state().items()
@@ -202,6 +203,7 @@ def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: 
                                                        "recent": arrays["threshold_recent"]})
             det._model = _Model(scaler, ae, centroids, threshold, int(m["version"]),
                                 float(m["train_loss"]))
+            det._model.drift_scale = float(m["drift_scale"])
     except ModelFileError:
         raise
     except Exception as err:
