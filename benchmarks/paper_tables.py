@@ -61,7 +61,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.prequential import (RESULTS_DIR, _clean_nan, _json_default, machine_info,
+from benchmarks.prequential import (RESULTS_DIR, machine_info, write_results,
                                     set_threads, thread_info)
 
 log = logging.getLogger("benchmarks.paper_tables")
@@ -635,20 +635,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 
 
 def write(doc: dict[str, Any], out_dir: Path | str, stem: str) -> dict[str, Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md",
-             "png": out_dir / f"{stem}.png"}
-    with open(paths["json"], "w") as fh:
-        json.dump(_clean_nan(doc), fh, indent=1, default=_json_default, allow_nan=False)
-        fh.write("\n")
-    paths["md"].write_text(render_markdown(doc))
-    try:
-        plot(doc, paths["png"])
-    except Exception as exc:  # a plot must not lose the tables
-        log.error("plot failed: %s", exc)
-        paths.pop("png")
-    return paths
+    """Write the JSON, markdown tables and plot, as every study does."""
+    return write_results(doc, out_dir, stem, render=render_markdown, plot=plot)
 
 
 # ---------------------------------------------------------------------------------- CLI

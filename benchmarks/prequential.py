@@ -449,8 +449,13 @@ def _clean_nan(value: Any) -> Any:
 
 
 def write_results(doc: dict[str, Any], out_dir: Path | str, stem: str,
-                  notes: str = "") -> dict[str, Path]:
-    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
+                  notes: str = "", render: Callable[[dict], str] | None = None,
+                  plot: Callable[[dict, Path], None] | None = None) -> dict[str, Path]:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``.
+
+    ``render`` and ``plot`` default to this module's table and bar plot; other
+    studies pass their own.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md",
@@ -458,9 +463,9 @@ def write_results(doc: dict[str, Any], out_dir: Path | str, stem: str,
     with open(paths["json"], "w") as fh:
         json.dump(_clean_nan(doc), fh, indent=1, default=_json_default, allow_nan=False)
         fh.write("\n")
-    paths["md"].write_text(render_markdown(doc, notes))
+    paths["md"].write_text(render(doc) if render is not None else render_markdown(doc, notes))
     try:
-        plot_results(doc, paths["png"])
+        (plot or plot_results)(doc, paths["png"])
     except Exception as exc:  # a plot must not lose the tables
         log.error("plot failed: %s", exc)
         paths.pop("png")
