@@ -9,6 +9,14 @@ whose bottleneck is l2-normalized during training, k-means on the codes, and
 ``score = 1 - max_j cos(E(x), C_j)``. Reconstruction error and Toll (targeted
 collapse) are offered as alternative scorers.
 
+Modules: :mod:`streamae.detector` (the detector), :mod:`streamae.config`,
+:mod:`streamae.autoencoder`, :mod:`streamae.centroids`, :mod:`streamae.threshold`,
+:mod:`streamae.drift`, :mod:`streamae.persistence`, :mod:`streamae.monitoring`
+(Prometheus), :mod:`streamae.cli` (``streamae replay``/``demo``),
+:mod:`streamae.river` (river adapter), :mod:`streamae.cluster` (scikit-learn
+batch clustering), :mod:`streamae.metrics` (clustering accuracy) and
+:mod:`streamae.datasets`.
+
 >>> from streamae import StreamDetector, DetectorConfig
 >>> det = StreamDetector(DetectorConfig(warmup=64, epochs=5))
 >>> det.score_one([1.0, 2.0, 3.0])
