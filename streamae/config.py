@@ -98,7 +98,8 @@ class DetectorConfig(BaseModel):
     drift : {None, "adwin", "page_hinkley"}, default=None
         Drift detector on the score stream; a detection triggers a retrain.
     drift_cooldown : int, default=500
-        Records after a retrain during which drift detections are ignored.
+        Records after a retrain during which drift detections are ignored
+        (at most half of ``retrain_every`` when both are set).
     background_retrain : bool, default=False
         Train in a background thread; scoring continues on the serving model.
     invalid : {"raise", "skip"}, default="raise"

@@ -481,12 +481,21 @@ class StreamDetector:
                 min(score / model.drift_scale, _DRIFT_CLIP)):
             if self._metrics is not None:
                 self._metrics.drift_events.inc()
-            if self._since_retrain >= cfg.drift_cooldown and self._drift_seen_at is None:
+            if self._since_retrain >= self._drift_cooldown and self._drift_seen_at is None:
                 self._drift_seen_at = self._n_seen
         if self._pending_trigger is None:
             self._pending_trigger = self._retrain_due()
         if self._metrics is not None:
             self._metrics.threshold.set(model.threshold.value)
+
+    @property
+    def _drift_cooldown(self) -> int:
+        # Scheduled retrains reset the cooldown too: it must be shorter than the
+        # schedule, or drift could never trigger a retrain between two of them.
+        cfg = self._config
+        if cfg.retrain_every is None:
+            return cfg.drift_cooldown
+        return min(cfg.drift_cooldown, cfg.retrain_every // 2)
 
     def _retrain_due(self) -> str | None:
         """When to retrain, in one place: the trigger due now, or None.
