@@ -645,7 +645,7 @@ class StreamDetector:
             if new_err > old_err * (1.0 + self._config.retrain_tolerance):
                 raise RetrainError(f"the new model reconstructs the window worse than the "
                                    f"serving one ({new_err:.4g} > {old_err:.4g})", "rejected_worse")
-            _carry_cluster_identity(serving, new, window, self._uses_l2)
+            _carry_cluster_identity(serving, new, window)
             with self._lock:
                 new.version = self._model.version + 1
                 self._model = new
@@ -723,11 +723,11 @@ def _recon_error(model: _Model, X_raw: np.ndarray, units: StandardScaler) -> flo
     return float(np.mean(diff ** 2))
 
 
-def _carry_cluster_identity(old: _Model, new: _Model, X_raw: np.ndarray, l2: bool) -> None:
+def _carry_cluster_identity(old: _Model, new: _Model, X_raw: np.ndarray) -> None:
     """Reorder the new centroids so each takes the index of the old centroid
     whose records it inherits (Hungarian matching on shared records)."""
-    _, old_nearest, _ = _assign(old, X_raw)
-    _, new_nearest, _ = _assign(new, X_raw)
+    old_nearest = _nearest(old, X_raw)
+    new_nearest = _nearest(new, X_raw)
     k_old, k_new = old.centroids.n_clusters, new.centroids.n_clusters
     overlap = np.zeros((k_new, k_old))
     np.add.at(overlap, (new_nearest, old_nearest), 1.0)
@@ -739,7 +739,7 @@ def _carry_cluster_identity(old: _Model, new: _Model, X_raw: np.ndarray, l2: boo
     new.centroids = CentroidModel(c.centroids[order], c.counts[order], c.memory)
 
 
-def _assign(model: _Model, X_raw: np.ndarray):
+def _nearest(model: _Model, X_raw: np.ndarray) -> np.ndarray:
+    """Index of each record's nearest centroid under ``model``."""
     codes = model.ae.encode(model.scaler.transform(X_raw))
-    scores, nearest = model.centroids.score(codes)
-    return scores, nearest, codes
+    return model.centroids.score(codes)[1]

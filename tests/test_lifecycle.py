@@ -284,3 +284,15 @@ def test_save_killed_midway_leaves_previous_file_loadable(tmp_path):
     assert det.ready and det.n_seen >= 2000
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "det.npz"]
     assert all(name.endswith(".tmp") for name in leftovers)
+
+
+def test_retrain_carries_cluster_identity_over():
+    rng = np.random.default_rng(0)
+    modes = np.eye(6)[:3] * 4.0
+    X = modes[rng.integers(0, 3, 600)] + rng.normal(0, 0.3, (600, 6))
+    det = StreamDetector(warmup=200, epochs=60, n_clusters=3, seed=0, min_retrain_records=64)
+    run(det, X[:400])
+    before = [det.process_one(m).cluster for m in modes]
+    det.retrain()
+    assert det.model_version == 2
+    assert [det.process_one(m).cluster for m in modes] == before
