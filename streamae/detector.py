@@ -475,7 +475,8 @@ class StreamDetector:
         model.threshold.observe(score)
         if not flagged:
             self._window.append(vec)
-        self._recent.append(vec)
+        if self._drift is not None:  # only a drift re-warm-up reads flagged records
+            self._recent.append(vec)
         self._since_retrain += 1
         if self._drift is not None and self._drift.update(
                 min(score / model.drift_scale, _DRIFT_CLIP)):
