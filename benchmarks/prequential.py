@@ -210,41 +210,89 @@ def _run_peer(peer, rec: dict[str, Any], X: np.ndarray, y: np.ndarray, warmup: i
 # ---------------------------------------------------------------------------------------- study
 
 
+def _run_stream_seed(spec: StreamSpec, seed: int, peers: Sequence[str],
+                     time_budget: float | None,
+                     unavailable: dict[str, str]) -> list[dict[str, Any]]:
+    """Every peer on one stream and seed; ``unavailable`` caches peers that cannot run."""
+    runs: list[dict[str, Any]] = []
+    try:
+        X, y = spec.load(seed)
+    except Exception as exc:
+        log.error("%s seed %d: loading failed: %s", spec.name, seed, exc)
+        return [{"stream": spec.name, "peer": peer, "seed": seed, "status": "error",
+                 "error": f"data: {type(exc).__name__}: {exc}"} for peer in peers]
+    for peer in peers:
+        base = {"stream": spec.name}
+        if peer in unavailable:
+            runs.append({**base, "peer": peer, "seed": seed, "status": "unavailable",
+                         "error": unavailable[peer]})
+            continue
+        try:
+            rec = prequential_run(peer, X, y, spec.warmup, seed,
+                                  spec.peer_kwargs.get(peer), time_budget)
+        except Exception as exc:
+            rec = {"peer": peer, "seed": seed, "status": "error",
+                   "error": f"{type(exc).__name__}: {exc}",
+                   "traceback": traceback.format_exc(limit=8)}
+        rec = {**base, **rec}
+        if rec["status"] == "unavailable":
+            unavailable[peer] = rec["error"]
+        runs.append(rec)
+        _log_run(rec)
+    return runs
+
+
+# The forked workers of ``run_study(jobs > 1)`` read their tasks from here: the
+# stream loaders are closures, which fork shares and pickling could not.
+_FORK_TASKS: list[tuple[StreamSpec, int, Sequence[str], float | None]] = []
+
+
+def _run_fork_task(index: int) -> list[dict[str, Any]]:
+    spec, seed, peers, time_budget = _FORK_TASKS[index]
+    return _run_stream_seed(spec, seed, peers, time_budget, {})
+
+
 def run_study(study: str, streams: Sequence[StreamSpec], peers: Sequence[str],
               seeds: Sequence[int], time_budget: float | None = None,
-              settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run every peer on every stream and seed; return the results document."""
+              settings: dict[str, Any] | None = None, jobs: int = 1) -> dict[str, Any]:
+    """Run every peer on every stream and seed; return the results document.
+
+    ``jobs > 1`` runs that many (stream, seed) pairs at once in forked worker
+    processes (POSIX only). Scores do not change; records/s and wall times
+    then include the contention of the other workers, so measure speed with
+    ``jobs=1`` (``benchmarks.speed`` does). Forked workers hang in a torch
+    thread pool the parent has started, so ``jobs > 1`` requires one torch
+    thread (:func:`set_threads` ``(1)``, the studies' default) before any
+    torch work in the parent process.
+    """
     started = time.perf_counter()
+    tasks = [(spec, seed) for spec in streams for seed in seeds]
     runs: list[dict[str, Any]] = []
-    unavailable: dict[str, str] = {}
-    for spec in streams:
-        for seed in seeds:
-            try:
-                X, y = spec.load(seed)
-            except Exception as exc:
-                log.error("%s seed %d: loading failed: %s", spec.name, seed, exc)
-                for peer in peers:
-                    runs.append({"stream": spec.name, "peer": peer, "seed": seed,
-                                 "status": "error", "error": f"data: {type(exc).__name__}: {exc}"})
-                continue
-            for peer in peers:
-                base = {"stream": spec.name}
-                if peer in unavailable:
-                    runs.append({**base, "peer": peer, "seed": seed, "status": "unavailable",
-                                 "error": unavailable[peer]})
-                    continue
-                try:
-                    rec = prequential_run(peer, X, y, spec.warmup, seed,
-                                          spec.peer_kwargs.get(peer), time_budget)
-                except Exception as exc:
-                    rec = {"peer": peer, "seed": seed, "status": "error",
-                           "error": f"{type(exc).__name__}: {exc}",
-                           "traceback": traceback.format_exc(limit=8)}
-                rec = {**base, **rec}
-                if rec["status"] == "unavailable":
-                    unavailable[peer] = rec["error"]
-                runs.append(rec)
-                _log_run(rec)
+    if jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError as exc:
+            raise RuntimeError(f"jobs={jobs} needs the 'fork' start method, which this "
+                               "platform lacks; run with jobs=1.") from exc
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.get_num_threads() > 1:
+            raise RuntimeError(f"jobs={jobs} needs one torch thread in the parent process "
+                               f"(it has {torch.get_num_threads()}): forked workers deadlock "
+                               "in a multi-threaded torch pool. Call set_threads(1) first "
+                               "(--threads 1) or run with jobs=1.")
+        _FORK_TASKS[:] = [(spec, seed, list(peers), time_budget) for spec, seed in tasks]
+        try:
+            with context.Pool(min(jobs, len(tasks)), maxtasksperchild=1) as pool:
+                for task_runs in pool.map(_run_fork_task, range(len(tasks)), chunksize=1):
+                    runs.extend(task_runs)
+        finally:
+            _FORK_TASKS.clear()
+    else:
+        unavailable: dict[str, str] = {}
+        for spec, seed in tasks:
+            runs.extend(_run_stream_seed(spec, seed, peers, time_budget, unavailable))
     return {
         "study": study,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -253,7 +301,7 @@ def run_study(study: str, streams: Sequence[StreamSpec], peers: Sequence[str],
         "settings": {**(settings or {}), "seeds": list(seeds), "peers": list(peers),
                      "streams": [{"name": s.name, "warmup": s.warmup,
                                   "peer_kwargs": s.peer_kwargs} for s in streams],
-                     "time_budget_s": time_budget},
+                     "time_budget_s": time_budget, "jobs": jobs},
         "total_seconds": time.perf_counter() - started,
         "runs": runs,
         "summary": summarize(runs, [s.name for s in streams], list(peers)),
@@ -592,6 +640,9 @@ def common_parser(description: str, default_seeds: int) -> argparse.ArgumentPars
     parser.add_argument("--threads", type=int, default=1,
                         help="torch and BLAS/OpenMP threads for the whole study (default 1: "
                              "every detector on one core; 0 = leave the libraries' defaults)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="(stream, seed) pairs run at once in forked processes (default 1; "
+                             "scores are unchanged, records/s then share the cores)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="output folder")
     parser.add_argument("--stem", default=None,
                         help="file stem (default: the study name, '_quick' appended in quick mode)")
@@ -611,7 +662,7 @@ def main_study(study: str, args: argparse.Namespace, streams: Sequence[StreamSpe
     excluded = {p.strip() for p in args.exclude.split(",") if p.strip()}
     peers = [p for p in peers if p not in excluded]
     doc = run_study(study, streams, peers, list(range(n_seeds)), args.time_budget,
-                    settings={"quick": args.quick, "argv": sys.argv[1:], "notes": notes,
+                    jobs=max(1, args.jobs), settings={"quick": args.quick, "argv": sys.argv[1:], "notes": notes,
                               "threads": args.threads,
                               **(extra_settings or {})})
     stem = args.stem or (f"{study}_quick" if args.quick else study)

@@ -66,3 +66,42 @@ def test_f1_flags_the_top_contamination_fraction():
     metrics = evaluate_scores(y, np.array([0.1, 0.2, 0.9, 0.8, 0.7]))
     assert metrics["f1_at_contamination"] == pytest.approx(0.5)  # flags 0.9 and 0.8
     assert evaluate_scores(np.zeros(3, dtype=int), np.ones(3))["roc_auc"] is None
+
+
+_PARALLEL_SCRIPT = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from benchmarks.prequential import StreamSpec, run_study, set_threads
+from test_benchmarks_smoke import _stream
+set_threads(1)
+spec = StreamSpec("gauss", _stream, warmup=100)
+peers = ["sklearn-iforest", "streamae-recon"]
+serial = run_study("smoke", [spec], peers, seeds=[0, 1])
+parallel = run_study("smoke", [spec], peers, seeds=[0, 1], jobs=2)
+print(json.dumps([[(r["peer"], r["seed"], r["status"], r.get("roc_auc")) for r in d["runs"]]
+                  for d in (serial, parallel)] + [parallel["settings"]["jobs"]]))
+"""
+
+
+def test_parallel_jobs_give_the_same_scores_in_the_same_order():
+    # A fresh interpreter: forked workers need a parent with one torch thread,
+    # and this test process has already run torch with its default threads.
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _PARALLEL_SCRIPT, str(ROOT),
+                          str(ROOT / "tests")], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    serial, parallel, jobs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert jobs == 2
+    assert [r[:3] for r in parallel] == [r[:3] for r in serial]
+    assert all(r[2] == "ok" for r in serial)
+    assert [r[3] for r in parallel] == pytest.approx([r[3] for r in serial], abs=1e-12)
+
+
+def test_parallel_jobs_refuse_a_multithreaded_torch_parent(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    spec = StreamSpec("gauss", _stream, warmup=100)
+    with pytest.raises(RuntimeError, match="one torch thread"):
+        run_study("smoke", [spec], ["sklearn-iforest"], seeds=[0, 1], jobs=2)
