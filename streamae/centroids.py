@@ -21,6 +21,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
@@ -104,6 +106,14 @@ class CentroidModel:
         nearest = sims.argmax(axis=-1)
         best = np.take_along_axis(sims, np.expand_dims(nearest, -1), -1)[..., 0]
         return 1.0 - best / np.maximum(norms, 1e-12), nearest
+
+    def score_one(self, z: np.ndarray) -> tuple[float, int]:
+        """:meth:`score` of a single code, without the batch machinery (the hot path)."""
+        z = np.asarray(z, dtype=np.float32)
+        sims = self._unit @ z                                     # (k,)
+        j = int(sims.argmax())
+        norm = math.sqrt(float(z @ z))
+        return 1.0 - float(sims[j]) / max(norm, 1e-12), j
 
     def update(self, z: np.ndarray, j: int) -> None:
         """Move centroid ``j`` towards the code ``z`` (one mini-batch k-means step)."""

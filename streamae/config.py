@@ -54,6 +54,17 @@ class DetectorConfig(BaseModel):
         ``"toll"``, whose bottleneck is never normalized.
     toll_lambda : float, default=0.1
         Weight of the code-norm penalty of the ``"toll"`` scorer.
+    guard : float or None, default=3.0
+        Range guard of the ``"cosine"`` scorer. Cosine similarity ignores
+        magnitude, so a record far outside the training range can score as
+        normal (every channel of a 64-feature stream offset by 4 standard
+        deviations: ROC-AUC 0.03 without the guard, 1.0 with it). A record
+        whose standardised mean square, or largest absolute feature, exceeds
+        ``guard`` times its 99th percentile on the training records (raised,
+        if needed, on the first ``warmup`` unseen records) scores
+        ``2 + log(excess)``, above every cosine score;
+        other records keep the cosine score. ``None`` is the paper's cosine
+        score alone. Ignored by the reconstruction-based scorers.
     n_clusters : int or None, default=None
         Number of k-means centroids. ``None`` chooses it from the warm-up codes:
         the best cosine silhouette for k from 2 to ``max_clusters``, or a
@@ -122,6 +133,7 @@ class DetectorConfig(BaseModel):
     scorer: Literal["cosine", "reconstruction", "toll"] = "cosine"
     normalize: Literal["l2", "none"] = "l2"
     toll_lambda: float = Field(0.1, gt=0.0)
+    guard: Optional[float] = Field(3.0, gt=1.0, description="reconstruction guard factor")
     n_clusters: Optional[int] = Field(None, ge=1, le=1024)
     max_clusters: int = Field(10, ge=2, le=1024)
     kmeans_inits: int = Field(10, ge=1, le=100)

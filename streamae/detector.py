@@ -24,6 +24,7 @@ from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
 from .errors import InvalidRecordError
+from .guard import RangeGuard
 from .monitoring import DetectorMetrics
 from .scaling import StandardScaler
 from .schema import FeatureSchema
@@ -79,8 +80,9 @@ class _Model:
 
     def __init__(self, scaler: StandardScaler, ae: FrozenAutoEncoder,
                  centroids: CentroidModel, threshold: StreamingThreshold, version: int,
-                 train_loss: float):
+                 train_loss: float, guard: RangeGuard | None = None):
         self.scaler = scaler
+        self.guard = guard
         self.ae = ae
         self.centroids = centroids
         self.threshold = threshold
@@ -113,7 +115,11 @@ class StreamDetector:
        threshold at the ``1 - contamination`` quantile of the buffer's scores.
        This runs in the call that completes the buffer (a few seconds).
     3. **Score.** ``score = 1 - max_j cos(E(x), C_j)``; ``is_anomaly`` when the
-       score is above the threshold.
+       score is above the threshold. A record far outside the training range
+       (its standardised mean square or largest feature beyond ``guard`` times
+       their 99th percentile on the training records) scores ``2 +
+       log(excess)`` instead: cosine similarity alone cannot see how far out a
+       record is (see :mod:`streamae.guard`).
     4. **Update.** Records not flagged move their nearest centroid by a
        mini-batch k-means step, and their scores feed a streaming quantile
        that the threshold follows.
@@ -298,16 +304,19 @@ class StreamDetector:
         """Score one raw vector: (score, nearest centroid, code used by the centroids)."""
         xs = model.scaler.transform(vec)                       # (d,)
         code = model.ae.encode(xs)                             # (k,)
-        cos_score, nearest = model.centroids.score(code)
+        score, nearest = model.centroids.score_one(code)
         scorer = self._config.scorer
         if scorer == "cosine":
-            score = float(cos_score)
+            if model.guard is not None:
+                ratio = model.guard.ratio_one(xs)
+                if ratio > 1.0:
+                    score = 2.0 + math.log(ratio)
         else:
             recon = model.ae.decode(code)
             score = float(np.mean((recon - xs) ** 2))
             if scorer == "toll":
                 score += self._config.toll_lambda * float(code @ code)
-        return score, int(nearest), code
+        return score, nearest, code
 
     def _score_matrix(self, model: _Model, M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batch version of :meth:`_score_vector` (one forward pass)."""
@@ -317,6 +326,8 @@ class StreamDetector:
         scorer = self._config.scorer
         if scorer == "cosine":
             scores = cos_scores.astype(np.float64)
+            if model.guard is not None:
+                scores = model.guard.apply(scores, xs)
         else:
             recon = model.ae.decode(codes)
             scores = np.mean((recon - xs) ** 2, axis=1, dtype=np.float64)
@@ -473,6 +484,8 @@ class StreamDetector:
             z = code / max(float(np.sqrt(code @ code)), 1e-12) if self._uses_l2 else code
             model.centroids.update(z, nearest)
         model.threshold.observe(score)
+        if model.guard is not None and model.guard.calibrating:
+            model.guard.observe(model.scaler.transform(vec))
         if not flagged:
             self._window.append(vec)
         if self._drift is not None:  # only a drift re-warm-up reads flagged records
@@ -554,7 +567,11 @@ class StreamDetector:
         k = n_clusters or cfg.n_clusters or choose_n_clusters(Z, cfg.max_clusters, seed % 2**31)
         centroids = CentroidModel.fit(Z, k, seed=seed % 2**31, n_init=cfg.kmeans_inits,
                                       memory=cfg.threshold_window)
-        model = _Model(scaler, ae, centroids, StreamingThreshold.constant(0.0), 0, loss)
+        guard = None
+        if cfg.scorer == "cosine" and cfg.guard is not None:
+            guard = RangeGuard.fit(Xs, cfg.guard,
+                                   recalibrate_after=min(X_raw.shape[0], cfg.warmup))
+        model = _Model(scaler, ae, centroids, StreamingThreshold.constant(0.0), 0, loss, guard)
         scores = self._score_matrix(model, X_raw)[0]
         if cfg.threshold is not None:
             model.threshold = StreamingThreshold.constant(cfg.threshold)

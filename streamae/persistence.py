@@ -40,6 +40,7 @@ from .centroids import CentroidModel
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
 from .errors import ModelFileError
+from .guard import RangeGuard
 from .scaling import StandardScaler
 from .schema import FeatureSchema
 from .threshold import StreamingThreshold
@@ -88,7 +89,8 @@ def _put_model(arrays: dict, header: dict, model) -> None:
                        "n_encoder": len(model.ae.encoder), "n_decoder": len(model.ae.decoder),
                        "threshold": {k: v for k, v in model.threshold.state().items()
                                      if k not in ("window", "pending", "recent")},
-                       "centroid_memory": model.centroids.memory}
+                       "centroid_memory": model.centroids.memory,
+                       "guard": model.guard.state() if model.guard is not None else None}
     for part, layers in (("enc", model.ae.encoder), ("dec", model.ae.decoder)):
         for i, (w, b) in enumerate(layers):
             arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"] = w, b
@@ -201,8 +203,10 @@ def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: 
                                                        "window": arrays["threshold_window"],
                                                        "pending": arrays["threshold_pending"],
                                                        "recent": arrays["threshold_recent"]})
+            guard = m.get("guard")  # absent in files written before the guard existed
             det._model = _Model(scaler, ae, centroids, threshold, int(m["version"]),
-                                float(m["train_loss"]))
+                                float(m["train_loss"]),
+                                RangeGuard.from_state(guard) if guard else None)
             det._model.drift_scale = float(m["drift_scale"])
     except ModelFileError:
         raise

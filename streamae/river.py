@@ -64,7 +64,7 @@ def _sort_key(key: Any) -> tuple[str, str]:
 
 
 _FIELDS = (
-    "warmup", "hidden", "latent_dim", "scorer", "normalize", "toll_lambda", "n_clusters",
+    "warmup", "hidden", "latent_dim", "scorer", "normalize", "toll_lambda", "guard", "n_clusters",
     "max_clusters", "kmeans_inits", "scale_floor", "epochs", "lr", "weight_decay", "batch_size",
     "contamination", "threshold", "threshold_window", "update_centroids", "update_on_anomalies",
     "retrain_every", "retrain_window", "min_retrain_records", "retrain_tolerance", "drift",
@@ -133,6 +133,10 @@ class StreamAEDetector(river_base.AnomalyDetector):
         ``"none"`` is the ablation without it.
     toll_lambda : float
         Weight of the code-norm penalty of ``scorer="toll"``.
+    guard : float or None
+        Reconstruction guard of the cosine scorer: records reconstructed
+        ``guard`` times worse than the training records score above every
+        cosine score (see :class:`~streamae.DetectorConfig`); None turns it off.
     n_clusters : int or None
         Number of centroids; None chooses it by silhouette on the warm-up codes.
     max_clusters : int
@@ -248,6 +252,7 @@ class StreamAEDetector(river_base.AnomalyDetector):
         scorer: str = _DEFAULTS["scorer"],
         normalize: str = _DEFAULTS["normalize"],
         toll_lambda: float = _DEFAULTS["toll_lambda"],
+        guard: Optional[float] = _DEFAULTS["guard"],
         n_clusters: Optional[int] = _DEFAULTS["n_clusters"],
         max_clusters: int = _DEFAULTS["max_clusters"],
         kmeans_inits: int = _DEFAULTS["kmeans_inits"],
@@ -280,6 +285,7 @@ class StreamAEDetector(river_base.AnomalyDetector):
         self.scorer = scorer
         self.normalize = normalize
         self.toll_lambda = toll_lambda
+        self.guard = guard
         self.n_clusters = n_clusters
         self.max_clusters = max_clusters
         self.kmeans_inits = kmeans_inits

@@ -105,3 +105,30 @@ def test_parallel_jobs_refuse_a_multithreaded_torch_parent(monkeypatch):
     spec = StreamSpec("gauss", _stream, warmup=100)
     with pytest.raises(RuntimeError, match="one torch thread"):
         run_study("smoke", [spec], ["sklearn-iforest"], seeds=[0, 1], jobs=2)
+
+
+def test_sensitivity_study_tabulates_each_value_per_study(tmp_path, monkeypatch):
+    from benchmarks import sensitivity
+
+    monkeypatch.setattr(sensitivity, "study_streams",
+                        lambda study: ([StreamSpec("gauss", _stream, warmup=100)], 2))
+    doc = sensitivity.run_sensitivity("epochs", [5, 20], ["digits"])
+    for value in ("5", "20"):
+        cell = doc["results"][value]["digits"]
+        assert cell["n_seeds"] == 2 and cell["n_failed"] == 0
+        assert 0.5 < cell["mean"] <= 1.0  # shifted anomalies are easy
+    paths = write_results(doc, tmp_path, "sens", render=sensitivity.render,
+                          plot=sensitivity.plot)
+    table = paths["md"].read_text()
+    assert "| `epochs` | digits |" in table and "| 5 |" in table and "| 20 |" in table
+    assert sensitivity.parse_value("1e-4") == 1e-4 and sensitivity.parse_value("150") == 150
+    assert sensitivity.parse_value("None") is None
+
+
+def test_sensitivity_rejects_an_invalid_value_before_running():
+    from pydantic import ValidationError
+
+    from benchmarks import sensitivity
+
+    with pytest.raises(ValidationError, match="weight_decay"):
+        sensitivity.run_sensitivity("weight_decay", [-1.0], ["digits"])

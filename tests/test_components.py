@@ -163,3 +163,49 @@ def test_threshold_cannot_lock_a_busy_regime_out_forever():
         flags.append(s > th.value)
         th.observe(float(s))
     assert np.mean(flags[-2000:]) <= 0.55
+
+
+def test_guard_recalibration_on_unseen_records_only_loosens_the_references():
+    from streamae.guard import RangeGuard
+
+    rng = np.random.default_rng(0)
+    guard = RangeGuard.fit(rng.normal(size=(500, 8)), factor=3.0, recalibrate_after=100)
+    before = (guard.mean_square_ref, guard.max_abs_ref)
+    # unseen records twice as spread out as the training ones, but never above 4 in a feature
+    for x in np.clip(rng.normal(scale=2.0, size=(100, 8)), -4, 4):
+        assert guard.calibrating
+        guard.observe(x)
+    assert not guard.calibrating and guard.pending == []
+    assert guard.mean_square_ref > before[0]     # wider on unseen records: raised
+    assert guard.max_abs_ref >= before[1]
+    refs = (guard.mean_square_ref, guard.max_abs_ref)
+    guard.observe(np.full(8, 1e6))               # calibration is over: ignored
+    assert (guard.mean_square_ref, guard.max_abs_ref) == refs
+
+
+def test_guard_state_round_trips_mid_calibration():
+    import json
+
+    from streamae.guard import RangeGuard
+
+    rng = np.random.default_rng(1)
+    guard = RangeGuard.fit(rng.normal(size=(50, 4)), 3.0, recalibrate_after=10)
+    guard.observe(rng.normal(size=4))
+    clone = RangeGuard.from_state(json.loads(json.dumps(guard.state())))
+    assert clone.state() == guard.state()
+    later = rng.normal(scale=3.0, size=(9, 4))
+    for g in (guard, clone):
+        for x in later:
+            g.observe(x)
+    assert clone.state() == guard.state() and not clone.calibrating
+    records = np.vstack([np.zeros(4), np.full(4, 50.0)])
+    np.testing.assert_array_equal(clone.apply([0.1, 0.1], records),
+                                  guard.apply([0.1, 0.1], records))
+    assert guard.ratio_one(records[1]) == pytest.approx(guard.ratio(records)[1])
+
+
+def test_guard_rejects_a_factor_that_would_flag_the_training_records():
+    from streamae.guard import RangeGuard
+
+    with pytest.raises(ValueError, match="above 1"):
+        RangeGuard(1.0, 1.0, factor=1.0)

@@ -260,3 +260,60 @@ def test_fixed_threshold(two_mode_stream):
     det = StreamDetector(**FAST, threshold=0.25)
     det.learn_many(two_mode_stream[:200])
     assert det.threshold == 0.25
+
+
+# -- the reconstruction guard ----------------------------------------------------
+
+
+def _gaussian_with(kind: str, n_features: int = 16, seed: int = 0):
+    """Unit Gaussian records; 45 of the last 900 offset in every channel or spiked in one."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(1500, n_features))
+    y = np.zeros(1500, dtype=int)
+    idx = rng.choice(np.arange(600, 1500), 45, replace=False)
+    y[idx] = 1
+    if kind == "offset":
+        X[idx] += 4.0
+    else:
+        X[idx, rng.integers(0, n_features, 45)] += 12.0
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["offset", "spike"])
+def test_guard_catches_out_of_range_records_that_cosine_alone_misses(kind):
+    from sklearn.metrics import roc_auc_score
+
+    X, y = _gaussian_with(kind)
+    aucs = {}
+    for guard in (None, 3.0):
+        det = StreamDetector(DetectorConfig(warmup=300, guard=guard, epochs=60), metrics=False)
+        scores = np.array([det.process_one(x).score for x in X])[300:]
+        aucs[guard] = roc_auc_score(y[300:], scores)
+    # cosine similarity ignores magnitude: the paper's score alone ranks these poorly
+    assert aucs[None] < 0.7, aucs
+    assert aucs[3.0] > 0.97, aucs
+
+
+def test_guard_scores_sit_above_every_cosine_score_and_grow_with_the_excess():
+    X, _ = _gaussian_with("offset")
+    det = StreamDetector(DetectorConfig(warmup=300, epochs=60), metrics=False)
+    det.learn_many(X[:900])  # past the guard's recalibration on unseen records
+    assert not det._model.guard.calibrating
+    normal = det.score_many(X[1000:1100])
+    far, farther = det.score_one(np.full(16, 10.0)), det.score_one(np.full(16, 100.0))
+    assert 2.0 < far < farther
+    assert np.median(normal) < 1.0
+
+
+def test_guard_is_off_for_reconstruction_scorers_and_when_disabled():
+    X, _ = _gaussian_with("offset")
+    for config in (DetectorConfig(warmup=300, epochs=5, scorer="reconstruction"),
+                   DetectorConfig(warmup=300, epochs=5, guard=None)):
+        det = StreamDetector(config, metrics=False)
+        det.learn_many(X[:300])
+        assert det._model.guard is None
+
+
+def test_guard_factor_must_exceed_one():
+    with pytest.raises(ValidationError, match="guard"):
+        DetectorConfig(guard=1.0)
