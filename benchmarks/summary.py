@@ -16,38 +16,69 @@ import numpy as np
 
 from benchmarks.prequential import RESULTS_DIR
 
-STUDIES = [("digits", "digits (10 streams, 3 seeds)"),
-           ("mnist_quick", "MNIST (10 streams of 6000, 1 seed)"),
-           ("arrhythmia", "Arrhythmia (5 seeds)"),
-           ("odds", "ODDS short (6 sets, 3 seeds)"),
-           ("odds_long", "ODDS long (4 sets, 1 seed)")]
+STUDIES = [("digits", "digits"), ("mnist", "MNIST"), ("arrhythmia", "Arrhythmia"),
+           ("odds", "ODDS short"), ("odds_long", "ODDS long")]
+
+DISPLAY = {
+    "streamae": "**streamae** (default: cosine, l2, range guard)",
+    "streamae-none": 'streamae, `normalize="none"`',
+    "streamae-recon": 'streamae, `scorer="reconstruction"`',
+    "streamae-toll": 'streamae, `scorer="toll"`',
+    "river-hst": "river HalfSpaceTrees",
+    "river-ocsvm": "river OneClassSVM",
+    "river-loda": "river LODA",
+    "pysad-xstream": "PySAD xStream",
+    "pysad-loda": "PySAD LODA",
+    "pysad-rshash": "PySAD RS-Hash",
+    "pysad-hst": "PySAD HalfSpaceTrees",
+    "deep-river-ae": "deep-river Autoencoder",
+    "sklearn-iforest": "scikit-learn IsolationForest (fitted on the warm-up)",
+}
+
+
+def _title(label: str, doc: dict) -> str:
+    settings = doc.get("settings", {})
+    n_streams, n_seeds = len(settings.get("streams", [])), len(settings.get("seeds", []))
+    extra = f", {settings['max_records']} records" if settings.get("max_records") else ""
+    return (f"{label} ({n_streams} stream{'s' * (n_streams != 1)}{extra}, "
+            f"{n_seeds} seed{'s' * (n_seeds != 1)})")
 
 
 def main() -> None:
-    tables = {}
+    docs = {}
     for stem, _ in STUDIES:
         path = RESULTS_DIR / f"{stem}.json"
         if path.exists():
-            tables[stem] = json.loads(path.read_text())["summary"]
-    studies = [(s, title) for s, title in STUDIES if s in tables]
-    detectors = list(next(iter(tables.values())))
-    rows = []
+            docs[stem] = json.loads(path.read_text())
+    studies = [(s, _title(label, docs[s])) for s, label in STUDIES if s in docs]
+    detectors = list(next(iter(docs.values()))["summary"])
+    means: dict[tuple[str, str], float] = {}
+    notes: dict[tuple[str, str], str] = {}
+    for det in detectors:
+        for stem, _ in studies:
+            per_stream = docs[stem]["summary"].get(det, {})
+            values = [v["roc_auc"]["mean"] for v in per_stream.values()
+                      if isinstance(v, dict) and v.get("roc_auc", {}).get("mean") is not None]
+            n = sum(1 for v in per_stream.values() if isinstance(v, dict) and "roc_auc" in v)
+            if values:
+                means[det, stem] = float(np.mean(values))
+                if len(values) < n:
+                    notes[det, stem] = f" ({len(values)}/{n})"
+    best = {stem: max((m for (d, s), m in means.items() if s == stem), default=None)
+            for stem, _ in studies}
+    print("| detector | " + " | ".join(t for _, t in studies) + " |")
+    print("|---|" + "---:|" * len(studies))
     for det in detectors:
         cells = []
         for stem, _ in studies:
-            per_stream = tables[stem].get(det, {})
-            means = [v["roc_auc"]["mean"] for v in per_stream.values()
-                     if isinstance(v, dict) and v.get("roc_auc", {}).get("mean") is not None]
-            n = sum(1 for v in per_stream.values() if isinstance(v, dict) and "roc_auc" in v)
-            cell = f"{np.mean(means):.3f}" if means else "-"
-            if means and len(means) < n:
-                cell += f" ({len(means)}/{n})"
-            cells.append(cell)
-        rows.append((det, cells))
-    print("| detector | " + " | ".join(t for _, t in studies) + " |")
-    print("|---|" + "---:|" * len(studies))
-    for det, cells in rows:
-        print(f"| {det} | " + " | ".join(cells) + " |")
+            if (det, stem) not in means:
+                cells.append("-")
+                continue
+            cell = f"{means[det, stem]:.3f}"
+            if best[stem] is not None and round(means[det, stem], 3) == round(best[stem], 3):
+                cell = f"**{cell}**"
+            cells.append(cell + notes.get((det, stem), ""))
+        print(f"| {DISPLAY.get(det, det)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -456,6 +456,8 @@ class StreamDetector:
                     self._metrics.score.observe(score)
                     if flagged:
                         self._metrics.anomalies.inc()
+                    if score > 2.0 and self._config.scorer == "cosine":  # only the guard
+                        self._metrics.out_of_range.inc()
         self._maybe_retrain()
         if self._metrics is not None:
             self._metrics.latency.observe(time.perf_counter() - start)

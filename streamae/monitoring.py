@@ -67,6 +67,10 @@ class DetectorMetrics:
 
         self.records = counter("records_processed", "Valid records scored or learned.").labels(name)
         self.anomalies = counter("anomalies", "Records flagged as anomalies.").labels(name)
+        self.out_of_range = counter(
+            "out_of_range_records",
+            "Records the range guard scored above every cosine score (far outside the "
+            "training range).").labels(name)
         invalid = counter("invalid_records", "Invalid records, by reason.", ("reason",))
         self.invalid = {r: invalid.labels(name, r) for r in INVALID_REASONS}
         self.score = histogram("score", "Anomaly scores of records scored.", SCORE_BUCKETS)

@@ -18,6 +18,7 @@ FAST = dict(warmup=WARMUP, epochs=10, n_clusters=3, seed=0)
 EXPECTED_TYPES = {
     "streamae_records_processed": "counter",
     "streamae_anomalies": "counter",
+    "streamae_out_of_range_records": "counter",
     "streamae_invalid_records": "counter",
     "streamae_score": "histogram",
     "streamae_processing_seconds": "histogram",
@@ -77,6 +78,8 @@ def test_scraped_metrics_match_the_replay(stream):
     assert value(fams, "streamae_records_processed", "streamae_records_processed_total",
                  **lbl) == len(stream)
     assert value(fams, "streamae_anomalies", "streamae_anomalies_total", **lbl) == flagged
+    assert value(fams, "streamae_out_of_range_records", "streamae_out_of_range_records_total",
+                 **lbl) == sum(r.score > 2.0 for r in results)
     assert value(fams, "streamae_score", "streamae_score_count", **lbl) == scored
     assert scored == len(stream) - WARMUP  # the record completing the warm-up is not scored
     total = sum(r.score for r in results)
@@ -203,3 +206,14 @@ def test_scores_are_in_the_histogram_buckets(stream):
     for le in ("0.1", "0.5", "1.0"):
         assert reg.get_sample_value("streamae_score_bucket", {**lbl, "le": le}) == \
             np.sum(scores <= float(le))
+
+
+def test_out_of_range_records_are_counted():
+    det = StreamDetector(name="guarded", **FAST)
+    X, _ = make_sensor_stream(n_records=200, n_sensors=4, seed=1)
+    replay(det, X)
+    results = replay(det, [np.full(4, 1e4), np.full(4, -1e4)])
+    assert all(r.score > 2.0 and r.is_anomaly for r in results)
+    count = det.registry.get_sample_value("streamae_out_of_range_records_total",
+                                          {"detector": "guarded"})
+    assert count >= 2
