@@ -1131,8 +1131,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     cfg = det.config
     print(f"streamae demo: {desc}\n  detector: warmup={cfg.warmup}, n_clusters="
           f"{cfg.n_clusters if cfg.n_clusters is not None else 'auto'}, epochs={cfg.epochs}, "
-          f"scorer={cfg.scorer}, normalize={cfg.normalize}, drift={cfg.drift}, "
-          f"retrain_every={cfg.retrain_every}", flush=True)
+          f"scorer={cfg.scorer}, normalize={cfg.normalize}, guard={cfg.guard}, "
+          f"drift={cfg.drift}, retrain_every={cfg.retrain_every}", flush=True)
     return _run(det, records, args, source=f"demo:{args.dataset}", total=len(records),
                 title=f"streamae demo ({args.dataset})",
                 plot_title=f"streamae demo: {desc}")
