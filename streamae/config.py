@@ -133,7 +133,7 @@ class DetectorConfig(BaseModel):
     scorer: Literal["cosine", "reconstruction", "toll"] = "cosine"
     normalize: Literal["l2", "none"] = "l2"
     toll_lambda: float = Field(0.1, gt=0.0)
-    guard: Optional[float] = Field(3.0, gt=1.0, description="reconstruction guard factor")
+    guard: Optional[float] = Field(3.0, gt=1.0, description="range guard factor")
     n_clusters: Optional[int] = Field(None, ge=1, le=1024)
     max_clusters: int = Field(10, ge=2, le=1024)
     kmeans_inits: int = Field(10, ge=1, le=100)

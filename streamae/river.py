@@ -134,8 +134,9 @@ class StreamAEDetector(river_base.AnomalyDetector):
     toll_lambda : float
         Weight of the code-norm penalty of ``scorer="toll"``.
     guard : float or None
-        Reconstruction guard of the cosine scorer: records reconstructed
-        ``guard`` times worse than the training records score above every
+        Range guard of the cosine scorer: records far outside the training
+        range (standardised mean square or largest feature beyond ``guard``
+        times their 99th percentile on the training records) score above every
         cosine score (see :class:`~streamae.DetectorConfig`); None turns it off.
     n_clusters : int or None
         Number of centroids; None chooses it by silhouette on the warm-up codes.
