@@ -122,8 +122,9 @@ def render(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = [f"# Sensitivity of streamae to `{param}`", "",
              f"Created {doc['created']} in {doc['total_seconds']:.0f} s. Machine: "
-             f"{m.get('cpu', '?')}, {m.get('nproc', '?')} cores available, Python "
-             f"{m.get('python', '?')}, torch {m.get('torch', '?')}, git {m.get('git', '?')}.", "",
+             f"{m.get('cpu_model', '?')}, {m.get('nproc', '?')} cores available, Python "
+             f"{m.get('python', '?')}, torch {m.get('packages', {}).get('torch', '?')}, "
+             f"git {m.get('git_commit', '?')}{' (dirty)' if m.get('git_dirty') else ''}.", "",
              "Detector `streamae` only, every other field at its default or at the study's "
              "setting (digits and MNIST: `n_clusters=9`). Mean ROC-AUC over the study's streams "
              "(± sample std over seeds of the per-seed mean). Streams: digits 10 x 3 seeds; "
