@@ -24,7 +24,7 @@ from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
 from .errors import InvalidRecordError
-from .guard import RangeGuard
+from .guard import GUARDED_ABOVE, RangeGuard
 from .monitoring import DetectorMetrics
 from .scaling import StandardScaler
 from .schema import FeatureSchema
@@ -301,22 +301,20 @@ class StreamDetector:
 
     # -- scoring --------------------------------------------------------------
     def _score_vector(self, model: _Model, vec: np.ndarray):
-        """Score one raw vector: (score, nearest centroid, code used by the centroids)."""
+        """Score one raw vector: (score, nearest centroid, code, standardised vector)."""
         xs = model.scaler.transform(vec)                       # (d,)
         code = model.ae.encode(xs)                             # (k,)
         score, nearest = model.centroids.score_one(code)
         scorer = self._config.scorer
         if scorer == "cosine":
             if model.guard is not None:
-                ratio = model.guard.ratio_one(xs)
-                if ratio > 1.0:
-                    score = 2.0 + math.log(ratio)
+                score = model.guard.lift_one(score, xs)
         else:
             recon = model.ae.decode(code)
             score = float(np.mean((recon - xs) ** 2))
             if scorer == "toll":
                 score += self._config.toll_lambda * float(code @ code)
-        return score, nearest, code
+        return score, nearest, code, xs
 
     def _score_matrix(self, model: _Model, M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batch version of :meth:`_score_vector` (one forward pass)."""
@@ -448,15 +446,16 @@ class StreamDetector:
                 self._learn_vector(vec)
                 result = ScoreResult(0.0, False, False, None, 0)
             else:
-                score, nearest, code = self._score_vector(model, vec)
+                scored = self._score_vector(model, vec)
+                score, nearest = scored[0], scored[1]
                 flagged = score > model.threshold.value
-                self._learn_vector(vec, (model, score, nearest, code))
+                self._learn_vector(vec, (model, *scored))
                 result = ScoreResult(score, flagged, True, nearest, model.version)
                 if self._metrics is not None:
                     self._metrics.score.observe(score)
                     if flagged:
                         self._metrics.anomalies.inc()
-                    if score > 2.0 and self._config.scorer == "cosine":  # only the guard
+                    if model.guard is not None and score > GUARDED_ABOVE:
                         self._metrics.out_of_range.inc()
         self._maybe_retrain()
         if self._metrics is not None:
@@ -478,16 +477,16 @@ class StreamDetector:
                 self._metrics.warmup_fill.set(len(self._buffer) / cfg.warmup)
             return
         if scored is None or scored[0] is not model:
-            score, nearest, code = self._score_vector(model, vec)
+            score, nearest, code, xs = self._score_vector(model, vec)
         else:
-            _, score, nearest, code = scored
+            _, score, nearest, code, xs = scored
         flagged = score > model.threshold.value
         if cfg.update_centroids and (not flagged or cfg.update_on_anomalies):
             z = code / max(float(np.sqrt(code @ code)), 1e-12) if self._uses_l2 else code
             model.centroids.update(z, nearest)
         model.threshold.observe(score)
         if model.guard is not None and model.guard.calibrating:
-            model.guard.observe(model.scaler.transform(vec))
+            model.guard.observe(xs)
         if not flagged:
             self._window.append(vec)
         if self._drift is not None:  # only a drift re-warm-up reads flagged records

@@ -30,14 +30,18 @@ Examples
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["RangeGuard", "GUARD_QUANTILE"]
+__all__ = ["RangeGuard", "GUARD_QUANTILE", "GUARDED_ABOVE"]
 
 #: Quantile of the training records' statistics that the guard factor multiplies.
 GUARD_QUANTILE = 0.99
+
+#: Guarded scores lie above this; cosine scores never do.
+GUARDED_ABOVE = 2.0
 
 # Floors of the references, in standardised units, so that a feature set that
 # is constant in training does not flag every rounding error.
@@ -49,6 +53,12 @@ def record_stats(Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean square and largest absolute value of each standardised record (rows)."""
     X = np.atleast_2d(np.asarray(Xs, dtype=np.float64))
     return np.einsum("ij,ij->i", X, X) / X.shape[1], np.abs(X).max(axis=1)
+
+
+def _record_stats_one(xs: np.ndarray) -> tuple[float, float]:
+    """:func:`record_stats` of one record, as Python floats (the per-record path)."""
+    x = np.asarray(xs, dtype=np.float64)
+    return float(x @ x) / x.size, max(float(x.max()), -float(x.min()))
 
 
 class RangeGuard:
@@ -92,8 +102,7 @@ class RangeGuard:
         """Collect the statistics of one standardised record the model was not trained on."""
         if not self.calibrating:
             return
-        x = np.asarray(xs, dtype=np.float64)
-        self.pending.append((float(x @ x) / x.size, max(float(x.max()), -float(x.min()))))
+        self.pending.append(_record_stats_one(xs))
         if len(self.pending) >= self.recalibrate_after:
             held_out = np.asarray(self.pending)
             self.mean_square_ref = max(self.mean_square_ref,
@@ -104,10 +113,13 @@ class RangeGuard:
 
     def ratio_one(self, xs: np.ndarray) -> float:
         """How far past the guard limit one standardised record is (> 1: guarded)."""
-        x = np.asarray(xs, dtype=np.float64)
-        mean_square = float(x @ x) / x.size
-        max_abs = max(float(x.max()), -float(x.min()))
+        mean_square, max_abs = _record_stats_one(xs)
         return max(mean_square / self.mean_square_ref, max_abs / self.max_abs_ref) / self.factor
+
+    def lift_one(self, cosine_score: float, xs: np.ndarray) -> float:
+        """:meth:`apply` for one record: its cosine score, or the guarded score."""
+        ratio = self.ratio_one(xs)
+        return GUARDED_ABOVE + math.log(ratio) if ratio > 1.0 else cosine_score
 
     def ratio(self, Xs: np.ndarray) -> np.ndarray:
         """:meth:`ratio_one` of every row of ``Xs``."""
@@ -122,7 +134,7 @@ class RangeGuard:
         guarded = ratio > 1.0
         if not np.any(guarded):
             return cosine_scores
-        return np.where(guarded, 2.0 + np.log(np.maximum(ratio, 1.0)), cosine_scores)
+        return np.where(guarded, GUARDED_ABOVE + np.log(np.maximum(ratio, 1.0)), cosine_scores)
 
     def state(self) -> dict[str, Any]:
         """A JSON-able snapshot (floats round-trip exactly through JSON)."""
