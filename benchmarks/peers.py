@@ -39,6 +39,7 @@ import numpy as np
 __all__ = [
     "PEER_NAMES",
     "STREAMAE_PEERS",
+    "IMAGE_ONLY_PEERS",
     "Peer",
     "PeerUnavailable",
     "default_peers",
@@ -461,6 +462,13 @@ def _streamae(name, n_features, warmup, seed, n_records=None, detector_kwargs=No
     return StreamaePeer(name, detector, {**params, **(detector_kwargs or {})})
 
 
+def _streamae_dense(name, n_features, warmup, seed, n_records=None, **kw):
+    """streamae's default detector with the dense autoencoder: the reference row of an
+    image study whose other streamae rows use the convolutional one (``image_shape``)."""
+    kw.pop("image_shape", None)
+    return _streamae("streamae", n_features, warmup, seed, n_records=n_records, **kw)
+
+
 # ---------------------------------------------------------------------------------------- factory
 
 
@@ -469,6 +477,7 @@ _FACTORIES: dict[str, Callable[..., Peer]] = {
     "streamae-none": _streamae,
     "streamae-recon": _streamae,
     "streamae-toll": _streamae,
+    "streamae-dense": _streamae_dense,
     "river-hst": _river_hst,
     "river-ocsvm": _river_ocsvm,
     "river-loda": _river_loda,
@@ -483,12 +492,14 @@ _FACTORIES: dict[str, Callable[..., Peer]] = {
 #: Every detector :func:`make_detector` can build, streamae's variants first.
 PEER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 #: The streamae variants (configured with :class:`~streamae.DetectorConfig` keywords).
-STREAMAE_PEERS: tuple[str, ...] = tuple(STREAMAE_VARIANTS)
+STREAMAE_PEERS: tuple[str, ...] = (*STREAMAE_VARIANTS, "streamae-dense")
+#: Run only when asked for (the image studies add them to their default list).
+IMAGE_ONLY_PEERS: tuple[str, ...] = ("streamae-dense",)
 
 
 def default_peers() -> list[str]:
-    """Every detector, in the order of :data:`PEER_NAMES`."""
-    return list(PEER_NAMES)
+    """Every detector but :data:`IMAGE_ONLY_PEERS`, in the order of :data:`PEER_NAMES`."""
+    return [name for name in PEER_NAMES if name not in IMAGE_ONLY_PEERS]
 
 
 def make_detector(name: str, n_features: int, warmup: int, seed: int,

@@ -180,6 +180,8 @@ class FrozenAutoEncoder:
     (1-D) or a batch (2-D).
     """
 
+    kind = "dense"
+
     def __init__(self, encoder: list[tuple[np.ndarray, np.ndarray]],
                  decoder: list[tuple[np.ndarray, np.ndarray]], normalize: bool):
         self.encoder = encoder

@@ -42,7 +42,19 @@ class DetectorConfig(BaseModel):
         ``None`` scales them from the number of features.
     latent_dim : int or None, default=None
         Size of the bottleneck code. ``None`` scales it from the number of
-        features (at least 8, so an l2-normalized code keeps more than an angle).
+        features (at least 8, so an l2-normalized code keeps more than an angle);
+        10 with ``image_shape`` (the paper's code size).
+    image_shape : tuple of int or None, default=None
+        For streams of flattened images: ``(height, width)`` or ``(channels,
+        height, width)``, whose product is the number of features. The
+        autoencoder is then the convolutional one of the paper's CAE results
+        (DCEC: three stride-2 convolutions, 32-64-128 channels, a dense code
+        of ``latent_dim`` values, default 10) instead of the dense one;
+        ``hidden`` does not apply. On the MNIST protocol (warm-up 512) it lifts
+        streamae's mean ROC-AUC from 0.63 to the figure in
+        ``benchmarks/results/mnist.md``; scoring costs about 0.2 ms a record
+        instead of 0.04 ms. ``None`` (any non-image stream) uses the dense
+        autoencoder.
     scorer : {"cosine", "reconstruction", "toll"}, default="cosine"
         ``"cosine"``: 1 - cosine similarity of the code to the nearest centroid
         (Aytekin et al.). ``"reconstruction"``: mean squared reconstruction
@@ -129,6 +141,8 @@ class DetectorConfig(BaseModel):
 
     warmup: int = Field(512, ge=16, description="records buffered before the first fit")
     hidden: Optional[tuple[int, ...]] = Field(None, description="encoder hidden widths")
+    image_shape: Optional[tuple[int, ...]] = Field(
+        None, description="(height, width) or (channels, height, width) of image records")
     latent_dim: Optional[int] = Field(None, ge=2, le=4096)
     scorer: Literal["cosine", "reconstruction", "toll"] = "cosine"
     normalize: Literal["l2", "none"] = "l2"
@@ -162,6 +176,15 @@ class DetectorConfig(BaseModel):
     def _check_consistency(self) -> "DetectorConfig":
         if self.hidden is not None and any(w < 1 for w in self.hidden):
             raise ValueError(f"every hidden width must be >= 1, got {self.hidden}")
+        if self.image_shape is not None:
+            if len(self.image_shape) not in (2, 3) or min(self.image_shape) < 1:
+                raise ValueError(
+                    f"image_shape must be (height, width) or (channels, height, width) of "
+                    f"positive sizes, got {self.image_shape}")
+            if self.hidden is not None:
+                raise ValueError(
+                    "hidden sets the dense autoencoder's widths and image_shape selects the "
+                    "convolutional one: give one of them, not both")
         if self.n_clusters is not None and self.n_clusters >= self.warmup:
             raise ValueError(
                 f"n_clusters ({self.n_clusters}) must be smaller than warmup ({self.warmup})"

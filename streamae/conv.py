@@ -32,13 +32,16 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ConvAutoEncoder"]
+__all__ = ["ConvAutoEncoder", "FrozenConvAutoEncoder"]
 
 # (out_channels, kernel) of the encoder's convolutions, as in DCEC.
 CONV_LAYERS = ((32, 5), (64, 5), (128, 3))
+CONV_LATENT_DIM = 10
+"""Default code size of the convolutional autoencoder (the paper's and DCEC's)."""
 
 
 def _halved(size: int) -> int:
@@ -61,7 +64,8 @@ class ConvAutoEncoder(nn.Module):
         Seeds the weight initialisation.
     """
 
-    def __init__(self, image_shape: Sequence[int], latent_dim: int = 10, normalize: bool = True,
+    def __init__(self, image_shape: Sequence[int], latent_dim: int = CONV_LATENT_DIM,
+                 normalize: bool = True,
                  generator: torch.Generator | None = None):
         super().__init__()
         shape = tuple(int(s) for s in image_shape)
@@ -129,3 +133,82 @@ class ConvAutoEncoder(nn.Module):
         code = self.encode(x)
         z = nn.functional.normalize(code, dim=1, eps=1e-12) if self.normalize else code
         return code, self.decode(z)
+
+
+class FrozenConvAutoEncoder:
+    """A trained :class:`ConvAutoEncoder` for inference, with the interface of
+    :class:`~streamae.autoencoder.FrozenAutoEncoder`.
+
+    ``encode``, ``decode`` and ``reconstruct`` take and return NumPy arrays, a
+    single record (1-D) or a batch (2-D), and run torch without autograd on a
+    private copy of the network, so later training of the original cannot
+    change the scores.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> net = ConvAutoEncoder((8, 8), latent_dim=4, generator=torch.Generator().manual_seed(0))
+    >>> frozen = FrozenConvAutoEncoder.from_module(net)
+    >>> frozen.encode(np.zeros(64)).shape, frozen.encode(np.zeros((3, 64))).shape
+    ((4,), (3, 4))
+    >>> restored = FrozenConvAutoEncoder.from_state(frozen.state())
+    >>> bool(np.allclose(restored.encode(np.ones(64)), frozen.encode(np.ones(64))))
+    True
+    """
+
+    kind = "conv"
+    _BATCH = 4096  # rows per forward pass when scoring a large batch
+
+    def __init__(self, net: ConvAutoEncoder):
+        self._net = net.eval()
+        self.normalize = net.normalize
+        self.image_shape = net.image_shape
+        self.latent_dim = net.latent_dim
+
+    @classmethod
+    def from_module(cls, net: ConvAutoEncoder) -> "FrozenConvAutoEncoder":
+        copy = ConvAutoEncoder(net.image_shape, net.latent_dim, net.normalize)
+        copy.load_state_dict(net.state_dict())
+        for p in copy.parameters():
+            p.requires_grad_(False)
+        return cls(copy)
+
+    def state(self) -> dict:
+        """The architecture and the weights as float32 arrays (for model files)."""
+        return {"arch": self._net.arch(),
+                "weights": {k: v.detach().cpu().numpy().copy()
+                            for k, v in self._net.state_dict().items()}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "FrozenConvAutoEncoder":
+        arch = state["arch"]
+        net = ConvAutoEncoder(tuple(arch["image_shape"]), int(arch["latent_dim"]),
+                              bool(arch["normalize"]))
+        net.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state["weights"].items()})
+        return cls.from_module(net)
+
+    def _apply(self, fn, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        single = X.ndim == 1
+        rows = X.reshape(1, -1) if single else X
+        with torch.inference_mode():
+            parts = [fn(torch.from_numpy(np.ascontiguousarray(rows[i:i + self._BATCH]))).numpy()
+                     for i in range(0, max(rows.shape[0], 1), self._BATCH)]
+        out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return out[0] if single else out
+
+    def encode(self, X: np.ndarray) -> np.ndarray:
+        """Raw codes ``E(x)``: (n, k) for (n, d) input, (k,) for (d,)."""
+        return self._apply(self._net.encode, X)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Reconstructions of raw codes (normalized first when the network was)."""
+        def run(c: torch.Tensor) -> torch.Tensor:
+            z = nn.functional.normalize(c, dim=1, eps=1e-12) if self.normalize else c
+            return self._net.decode(z)
+        return self._apply(run, codes)
+
+    def reconstruct(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the raw codes and the reconstructions."""
+        codes = self.encode(X)
+        return codes, self.decode(codes)

@@ -20,6 +20,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from .autoencoder import DenseAutoEncoder, FrozenAutoEncoder, default_architecture, train_autoencoder
+from .conv import CONV_LATENT_DIM, ConvAutoEncoder, FrozenConvAutoEncoder
 from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
@@ -283,6 +284,7 @@ class StreamDetector:
             schema = self._schema
             if schema is None:
                 schema = FeatureSchema.from_record(x)
+                self._check_image_shape(schema.n_features)
                 vec = schema.to_vector(x)
                 with self._lock:
                     if self._schema is None:
@@ -298,6 +300,14 @@ class StreamDetector:
                 logger.debug("skipped invalid record: %s", err)
                 return None
             raise
+
+    def _check_image_shape(self, n_features: int) -> None:
+        shape = self._config.image_shape
+        if shape is not None and math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape {tuple(shape)} holds {math.prod(shape)} values but the records "
+                f"have {n_features} features; give the shape of the flattened images, "
+                f"or image_shape=None for a non-image stream")
 
     # -- scoring --------------------------------------------------------------
     def _score_vector(self, model: _Model, vec: np.ndarray):
@@ -541,12 +551,17 @@ class StreamDetector:
         scaler = StandardScaler(floor=cfg.scale_floor).fit(X_raw)
         Xs = scaler.transform(X_raw)
         n_features = X_raw.shape[1]
-        hidden, latent = default_architecture(n_features)
-        hidden = tuple(cfg.hidden) if cfg.hidden is not None else hidden
-        latent = cfg.latent_dim if cfg.latent_dim is not None else latent
         generator = torch.Generator().manual_seed(seed)
-        net = DenseAutoEncoder(n_features, hidden, latent, normalize=self._uses_l2,
-                               generator=generator)
+        if cfg.image_shape is not None:
+            self._check_image_shape(n_features)
+            net = ConvAutoEncoder(cfg.image_shape, cfg.latent_dim or CONV_LATENT_DIM,
+                                  normalize=self._uses_l2, generator=generator)
+        else:
+            hidden, latent = default_architecture(n_features)
+            hidden = tuple(cfg.hidden) if cfg.hidden is not None else hidden
+            latent = cfg.latent_dim if cfg.latent_dim is not None else latent
+            net = DenseAutoEncoder(n_features, hidden, latent, normalize=self._uses_l2,
+                                   generator=generator)
         penalty = cfg.toll_lambda if cfg.scorer == "toll" else 0.0
         # A retrain window is larger than the warm-up: give it the same number
         # of optimiser steps as the first fit, not the same number of epochs.
@@ -559,7 +574,8 @@ class StreamDetector:
         loss = history[-1] if history else float("nan")
         if not math.isfinite(loss):
             raise RetrainError(f"training diverged (loss {loss})", "rejected_nan")
-        ae = FrozenAutoEncoder.from_module(net)
+        ae = FrozenConvAutoEncoder.from_module(net) if cfg.image_shape is not None \
+            else FrozenAutoEncoder.from_module(net)
         codes = ae.encode(Xs).astype(np.float64)
         if not np.isfinite(codes).all():
             raise RetrainError("the trained encoder produced non-finite codes", "rejected_nan")

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .autoencoder import FrozenAutoEncoder
+from .conv import FrozenConvAutoEncoder
 from .centroids import CentroidModel
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
@@ -86,14 +87,23 @@ def _put_model(arrays: dict, header: dict, model) -> None:
     header["model"] = {"version": model.version, "train_loss": model.train_loss,
                        "drift_scale": model.drift_scale,
                        "normalize": model.ae.normalize,
-                       "n_encoder": len(model.ae.encoder), "n_decoder": len(model.ae.decoder),
+                       "autoencoder": model.ae.kind,
                        "threshold": {k: v for k, v in model.threshold.state().items()
                                      if k not in ("window", "pending", "recent")},
                        "centroid_memory": model.centroids.memory,
                        "guard": model.guard.state() if model.guard is not None else None}
-    for part, layers in (("enc", model.ae.encoder), ("dec", model.ae.decoder)):
-        for i, (w, b) in enumerate(layers):
-            arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"] = w, b
+    if model.ae.kind == "conv":
+        state = model.ae.state()
+        header["model"]["conv_arch"] = state["arch"]
+        header["model"]["conv_weights"] = sorted(state["weights"])
+        for name, value in state["weights"].items():
+            arrays[f"conv_{name}"] = value
+    else:
+        header["model"]["n_encoder"] = len(model.ae.encoder)
+        header["model"]["n_decoder"] = len(model.ae.decoder)
+        for part, layers in (("enc", model.ae.encoder), ("dec", model.ae.decoder)):
+            for i, (w, b) in enumerate(layers):
+                arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"] = w, b
     arrays["scaler_mean"], arrays["scaler_scale"] = model.scaler.mean_, model.scaler.scale_
     header["scaler"] = {"clip": model.scaler.clip, "min_scale": model.scaler.min_scale,
                         "floor": model.scaler.floor}
@@ -191,10 +201,15 @@ def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: 
                                                        "log": arrays["drift_log"]})
         if "model" in header:
             m = header["model"]
-            layers = {part: [(arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"])
-                             for i in range(m[f"n_{name_}"])]
-                      for part, name_ in (("enc", "encoder"), ("dec", "decoder"))}
-            ae = FrozenAutoEncoder(layers["enc"], layers["dec"], m["normalize"])
+            if m.get("autoencoder", "dense") == "conv":
+                ae = FrozenConvAutoEncoder.from_state(
+                    {"arch": m["conv_arch"],
+                     "weights": {name: arrays[f"conv_{name}"] for name in m["conv_weights"]}})
+            else:
+                layers = {part: [(arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"])
+                                 for i in range(m[f"n_{name_}"])]
+                          for part, name_ in (("enc", "encoder"), ("dec", "decoder"))}
+                ae = FrozenAutoEncoder(layers["enc"], layers["dec"], m["normalize"])
             scaler = StandardScaler.from_state({**header["scaler"], "mean": arrays["scaler_mean"],
                                                 "scale": arrays["scaler_scale"]})
             centroids = CentroidModel(arrays["centroids"], arrays["centroid_counts"],
