@@ -20,7 +20,8 @@ STUDIES = [("digits", "digits"), ("mnist", "MNIST"), ("arrhythmia", "Arrhythmia"
            ("odds", "ODDS short"), ("odds_long", "ODDS long")]
 
 DISPLAY = {
-    "streamae": "**streamae** (default: cosine, l2, range guard)",
+    "streamae": "**streamae** (default: cosine, l2, range guard; on MNIST with `image_shape`)",
+    "streamae-dense": "streamae default with the dense autoencoder (no `image_shape`)",
     "streamae-none": 'streamae, `normalize="none"`',
     "streamae-recon": 'streamae, `scorer="reconstruction"`',
     "streamae-toll": 'streamae, `scorer="toll"`',
@@ -51,7 +52,9 @@ def main() -> None:
         if path.exists():
             docs[stem] = json.loads(path.read_text())
     studies = [(s, _title(label, docs[s])) for s, label in STUDIES if s in docs]
-    detectors = list(next(iter(docs.values()))["summary"])
+    detectors: list[str] = []  # in order of first appearance (some rows exist in one study)
+    for doc in docs.values():
+        detectors += [d for d in doc["summary"] if d not in detectors]
     means: dict[tuple[str, str], float] = {}
     notes: dict[tuple[str, str], str] = {}
     for det in detectors:

@@ -64,7 +64,7 @@ def _sort_key(key: Any) -> tuple[str, str]:
 
 
 _FIELDS = (
-    "warmup", "hidden", "latent_dim", "scorer", "normalize", "toll_lambda", "guard", "n_clusters",
+    "warmup", "hidden", "latent_dim", "image_shape", "scorer", "normalize", "toll_lambda", "guard", "n_clusters",
     "max_clusters", "kmeans_inits", "scale_floor", "epochs", "lr", "weight_decay", "batch_size",
     "contamination", "threshold", "threshold_window", "update_centroids", "update_on_anomalies",
     "retrain_every", "retrain_window", "min_retrain_records", "retrain_tolerance", "drift",
@@ -125,6 +125,11 @@ class StreamAEDetector(river_base.AnomalyDetector):
         from the number of features.
     latent_dim : int or None
         Code size; None scales it from the number of features.
+    image_shape : tuple of int or None
+        ``(height, width)`` or ``(channels, height, width)`` of image records:
+        selects the convolutional autoencoder. The pixels are then taken in
+        the key order of the first learned record (the image's own order),
+        not sorted by key.
     scorer : {"cosine", "reconstruction", "toll"}
         Anomaly score: cosine to the nearest centroid (the method, default),
         reconstruction error, or Toll's targeted-collapse score.
@@ -250,6 +255,7 @@ class StreamAEDetector(river_base.AnomalyDetector):
         warmup: int = _DEFAULTS["warmup"],
         hidden: Optional[tuple[int, ...]] = _DEFAULTS["hidden"],
         latent_dim: Optional[int] = _DEFAULTS["latent_dim"],
+        image_shape: Optional[tuple[int, ...]] = _DEFAULTS["image_shape"],
         scorer: str = _DEFAULTS["scorer"],
         normalize: str = _DEFAULTS["normalize"],
         toll_lambda: float = _DEFAULTS["toll_lambda"],
@@ -283,6 +289,7 @@ class StreamAEDetector(river_base.AnomalyDetector):
         self.warmup = warmup
         self.hidden = hidden
         self.latent_dim = latent_dim
+        self.image_shape = image_shape
         self.scorer = scorer
         self.normalize = normalize
         self.toll_lambda = toll_lambda
@@ -325,8 +332,9 @@ class StreamAEDetector(river_base.AnomalyDetector):
         # Only the fields this class exposes: a field added to DetectorConfig
         # later keeps its default here until it is added to the signature.
         fields = {f: getattr(self, f) for f in DetectorConfig.model_fields if f in _FIELDS}
-        if fields["hidden"] is not None:
-            fields["hidden"] = tuple(fields["hidden"])
+        for name in ("hidden", "image_shape"):
+            if fields[name] is not None:
+                fields[name] = tuple(fields[name])
         return fields
 
     # -- public views -------------------------------------------------------
@@ -374,10 +382,13 @@ class StreamAEDetector(river_base.AnomalyDetector):
     # -- internals ----------------------------------------------------------
     def _start(self, x: dict) -> None:
         """Fix the features from the first learned record and build the detector."""
-        try:
-            features = tuple(sorted(x, key=_sort_key))
-        except TypeError:  # keys whose str() cannot be compared: keep the dict order
+        if self.image_shape is not None:  # pixels: the image's own order
             features = tuple(x)
+        else:
+            try:
+                features = tuple(sorted(x, key=_sort_key))
+            except TypeError:  # keys whose str() cannot be compared: keep the dict order
+                features = tuple(x)
         names = tuple(str(k) for k in features)
         if len(set(names)) != len(names):
             names = tuple(repr(k) for k in features)

@@ -132,3 +132,21 @@ def test_sensitivity_rejects_an_invalid_value_before_running():
 
     with pytest.raises(ValidationError, match="weight_decay"):
         sensitivity.run_sensitivity("weight_decay", [-1.0], ["digits"])
+
+
+def test_image_studies_add_a_dense_reference_row_beside_the_convolutional_streamae():
+    from benchmarks.peers import IMAGE_ONLY_PEERS, default_peers, make_detector
+    from streamae.autoencoder import FrozenAutoEncoder
+    from streamae.conv import FrozenConvAutoEncoder
+
+    assert "streamae-dense" in IMAGE_ONLY_PEERS and "streamae-dense" not in default_peers()
+    X = np.random.default_rng(0).random((40, 16))
+    kw = {"n_clusters": 2, "epochs": 2, "image_shape": (4, 4)}
+    kinds = {}
+    for name in ("streamae", "streamae-dense"):
+        peer = make_detector(name, 16, 32, 0, **kw)
+        for x in X:
+            peer.process_one(x)
+        kinds[name] = type(peer.detector._model.ae)
+        assert peer.name == name
+    assert kinds == {"streamae": FrozenConvAutoEncoder, "streamae-dense": FrozenAutoEncoder}
