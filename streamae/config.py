@@ -51,10 +51,10 @@ class DetectorConfig(BaseModel):
         (DCEC: three stride-2 convolutions, 32-64-128 channels, a dense code
         of ``latent_dim`` values, default 10) instead of the dense one;
         ``hidden`` does not apply. On the MNIST protocol (warm-up 512) it lifts
-        streamae's mean ROC-AUC from 0.63 to the figure in
-        ``benchmarks/results/mnist.md``; scoring costs about 0.2 ms a record
-        instead of 0.04 ms. ``None`` (any non-image stream) uses the dense
-        autoencoder.
+        streamae's mean ROC-AUC from 0.634 to 0.726
+        (``benchmarks/results/mnist.md``) at about 3 400 instead of 18 800
+        records/s on 784 pixels. ``None`` (any non-image stream) uses the
+        dense autoencoder.
     scorer : {"cosine", "reconstruction", "toll"}, default="cosine"
         ``"cosine"``: 1 - cosine similarity of the code to the nearest centroid
         (Aytekin et al.). ``"reconstruction"``: mean squared reconstruction
