@@ -10,12 +10,13 @@ whose bottleneck is l2-normalized during training, k-means on the codes, and
 collapse) are offered as alternative scorers.
 
 Modules: :mod:`streamae.detector` (the detector), :mod:`streamae.config`,
-:mod:`streamae.autoencoder`, :mod:`streamae.centroids`, :mod:`streamae.threshold`,
+:mod:`streamae.autoencoder`, :mod:`streamae.conv` (convolutional autoencoder
+for image streams), :mod:`streamae.centroids`, :mod:`streamae.threshold`,
 :mod:`streamae.drift`, :mod:`streamae.persistence`, :mod:`streamae.monitoring`
 (Prometheus), :mod:`streamae.cli` (``streamae replay``/``demo``),
 :mod:`streamae.river` (river adapter), :mod:`streamae.cluster` (scikit-learn
-batch clustering), :mod:`streamae.metrics` (clustering accuracy) and
-:mod:`streamae.datasets`.
+batch clustering), :mod:`streamae.metrics` (clustering accuracy),
+:mod:`streamae.errors` (the exceptions) and :mod:`streamae.datasets`.
 
 >>> from streamae import StreamDetector, DetectorConfig
 >>> det = StreamDetector(DetectorConfig(warmup=64, epochs=5))
@@ -25,10 +26,11 @@ batch clustering), :mod:`streamae.metrics` (clustering accuracy) and
 
 from .config import DetectorConfig
 from .detector import RetrainError, ScoreResult, StreamDetector
-from .errors import InvalidRecordError, ModelFileError
+from .errors import ConfigMismatchError, InvalidRecordError, ModelFileError
 from .monitoring import serve_metrics
 
 __all__ = [
+    "ConfigMismatchError",
     "DetectorConfig",
     "InvalidRecordError",
     "ModelFileError",

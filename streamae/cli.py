@@ -70,7 +70,7 @@ from typing import Any, Literal, Optional, TextIO, Union
 import pydantic
 
 from .config import DetectorConfig
-from .errors import InvalidRecordError
+from .errors import ConfigMismatchError, InvalidRecordError
 from .schema import FeatureSchema
 
 __all__ = ["main", "build_parser", "load_config_file", "config_from_sources"]
@@ -179,7 +179,7 @@ def _make_converter(flag: str, annotation: Any):
                     f"expected comma-separated {item_type.__name__} values such as "
                     f"'64,32', got {text!r}") from None
 
-        metavar = "W,W,..."
+        metavar = "N,N,..."
     elif inner in (int, float):
         def convert_one(text: str):
             try:
@@ -777,6 +777,9 @@ def _replay(det, records: Iterable[Record], *, writer: ScoreWriter | None, progr
                     result = det.process_one(values)
                 except InvalidRecordError as exc:
                     raise CLIError(f"line {rec.line}: {exc}") from None
+                except ConfigMismatchError as exc:
+                    raise CLIError(f"line {rec.line}: the detector configuration does not fit "
+                                   f"the records: {exc}") from None
                 err = None
                 if not result.valid:
                     # The detector counted and skipped it; find out why, to report the line.

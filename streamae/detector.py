@@ -24,7 +24,7 @@ from .conv import CONV_LATENT_DIM, ConvAutoEncoder, FrozenConvAutoEncoder
 from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
-from .errors import InvalidRecordError
+from .errors import ConfigMismatchError, InvalidRecordError
 from .guard import GUARDED_ABOVE, RangeGuard
 from .monitoring import DetectorMetrics
 from .scaling import StandardScaler
@@ -304,7 +304,7 @@ class StreamDetector:
     def _check_image_shape(self, n_features: int) -> None:
         shape = self._config.image_shape
         if shape is not None and math.prod(shape) != n_features:
-            raise ValueError(
+            raise ConfigMismatchError(
                 f"image_shape {tuple(shape)} holds {math.prod(shape)} values but the records "
                 f"have {n_features} features; give the shape of the flattened images, "
                 f"or image_shape=None for a non-image stream")

@@ -6,7 +6,7 @@ against bad values keeps working.
 
 from __future__ import annotations
 
-__all__ = ["InvalidRecordError", "ModelFileError", "NotReadyError"]
+__all__ = ["ConfigMismatchError", "InvalidRecordError", "ModelFileError", "NotReadyError"]
 
 
 class InvalidRecordError(ValueError):
@@ -35,6 +35,25 @@ class InvalidRecordError(ValueError):
         super().__init__(message)
         self.field = field
         self.reason = reason
+
+
+class ConfigMismatchError(ValueError):
+    """The configuration does not fit the stream, found at its first record.
+
+    Raised before anything of the stream is fixed (for example an
+    ``image_shape`` whose product is not the record length), so the detector
+    can still take the right records after the configuration is corrected.
+
+    Examples
+    --------
+    >>> from streamae import DetectorConfig, StreamDetector
+    >>> det = StreamDetector(DetectorConfig(image_shape=(8, 8)))
+    >>> try:
+    ...     det.learn_one([0.0] * 63)
+    ... except ConfigMismatchError as err:
+    ...     print(str(err).split(";")[0])
+    image_shape (8, 8) holds 64 values but the records have 63 features
+    """
 
 
 class ModelFileError(ValueError):

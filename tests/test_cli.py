@@ -487,7 +487,7 @@ def test_help_and_version(capsys):
     assert "streamae" in capsys.readouterr().out
     assert main(["replay", "--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--label-column", "--metrics-port", "--n-clusters", "--hidden W,W,...",
+    for flag in ("--label-column", "--metrics-port", "--n-clusters", "--hidden N,N,...",
                  "--background-retrain, --no-background-retrain",
                  "--drift {adwin,page_hinkley,none}"):
         assert flag in text, flag

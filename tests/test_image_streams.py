@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from streamae import DetectorConfig, StreamDetector
+from streamae import ConfigMismatchError, DetectorConfig, StreamDetector
 from streamae.conv import FrozenConvAutoEncoder
 from streamae.river import StreamAEDetector
 
@@ -61,7 +61,7 @@ def test_model_file_round_trip_resumes_exactly(digit_stream, tmp_path):
 
 def test_image_shape_that_does_not_match_the_records_says_so():
     det = StreamDetector(_config())
-    with pytest.raises(ValueError, match=r"image_shape \(8, 8\) holds 64 values but the "
+    with pytest.raises(ConfigMismatchError, match=r"image_shape \(8, 8\) holds 64 values but the "
                                          r"records have 63 features"):
         det.learn_one(np.zeros(63))
     assert det.n_features is None  # nothing was fixed by the refused record
@@ -87,3 +87,23 @@ def test_river_adapter_keeps_the_pixel_order(digit_stream):
         plain.learn_one(x)
     record = {i: v for i, v in enumerate(X[300])}
     assert river_det.score_one(record) == pytest.approx(plain.score_one(X[300]), rel=1e-6)
+
+
+def test_replay_command_takes_image_shape(digit_stream, tmp_path, monkeypatch, capsys):
+    from streamae.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    X, y = digit_stream
+    path = tmp_path / "pixels.csv"
+    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
+    rows = [",".join([*(f"{v:.4f}" for v in x), str(label)]) for x, label in zip(X[:320], y)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    saved = tmp_path / "conv.npz"
+    args = ["replay", str(path), "--label-column", "label", "--image-shape", "8,8",
+            "--warmup", "256", "--epochs", "2", "--n-clusters", "9", "-q", "--save", str(saved)]
+    assert main(args) == 0
+    assert isinstance(StreamDetector.load(saved)._model.ae, FrozenConvAutoEncoder)
+    capsys.readouterr()
+    assert main([*args[:4], "--image-shape", "9,9", *args[6:-2]]) == 2
+    assert "image_shape (9, 9) holds 81 values but the records have 64 features" in \
+        capsys.readouterr().err
