@@ -266,6 +266,7 @@ def run_study(study: str, streams: Sequence[StreamSpec], peers: Sequence[str],
     torch work in the parent process.
     """
     started = time.perf_counter()
+    machine = machine_info()  # the checkout the runs use, not the one at the end of a long study
     tasks = [(spec, seed) for spec in streams for seed in seeds]
     runs: list[dict[str, Any]] = []
     if jobs > 1 and len(tasks) > 1:
@@ -296,7 +297,7 @@ def run_study(study: str, streams: Sequence[StreamSpec], peers: Sequence[str],
     return {
         "study": study,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine,
         "threads": thread_info(),
         "settings": {**(settings or {}), "seeds": list(seeds), "peers": list(peers),
                      "streams": [{"name": s.name, "warmup": s.warmup,
