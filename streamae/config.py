@@ -51,8 +51,8 @@ class DetectorConfig(BaseModel):
         (DCEC: three stride-2 convolutions, 32-64-128 channels, a dense code
         of ``latent_dim`` values, default 10) instead of the dense one;
         ``hidden`` does not apply. On the MNIST protocol (warm-up 512) it lifts
-        streamae's mean ROC-AUC from 0.634 to 0.726
-        (``benchmarks/results/mnist.md``) at about 3 400 instead of 18 800
+        streamae's mean ROC-AUC from 0.640 to 0.742 (3 seeds,
+        ``benchmarks/results/mnist.md``) at about 4 100 instead of 23 000
         records/s on 784 pixels. ``None`` (any non-image stream) uses the
         dense autoencoder.
     scorer : {"cosine", "reconstruction", "toll"}, default="cosine"
