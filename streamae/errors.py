@@ -1,7 +1,9 @@
 """Exceptions raised by streamae.
 
-Every exception is a ``ValueError`` subclass, so code that already guards
-against bad values keeps working.
+Errors about records, configuration and model files are ``ValueError``
+subclasses, so code that already guards against bad values keeps working;
+``NotReadyError`` (a model is needed but the detector is still warming up) is
+a ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ class InvalidRecordError(ValueError):
 class ConfigMismatchError(ValueError):
     """The configuration does not fit the stream, found at its first record.
 
-    Raised before anything of the stream is fixed (for example an
-    ``image_shape`` whose product is not the record length), so the detector
-    can still take the right records after the configuration is corrected.
+    For example an ``image_shape`` whose product is not the record length.
+    It is raised before the detector fixes the stream's features, so nothing
+    is left half-built: create the detector again with a corrected
+    configuration.
 
     Examples
     --------
