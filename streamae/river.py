@@ -66,11 +66,10 @@ def _sort_key(key: Any) -> tuple[str, str]:
 _FIELDS = (
     "warmup", "hidden", "latent_dim", "image_shape", "scorer", "normalize", "toll_lambda", "guard",
     "n_clusters", "max_clusters", "kmeans_inits", "scale_floor", "epochs", "lr", "weight_decay",
-    "batch_size",
-    "contamination", "threshold", "threshold_window", "update_centroids", "update_on_anomalies",
-    "retrain_every", "retrain_window", "min_retrain_records", "retrain_tolerance", "drift",
-    "drift_cooldown",
-    "background_retrain", "invalid", "seed", "device",
+    "batch_size", "contamination", "threshold", "threshold_window", "update_centroids",
+    "update_on_anomalies", "retrain_every", "retrain_window", "min_retrain_records",
+    "retrain_tolerance", "drift", "drift_cooldown", "background_retrain", "invalid", "seed",
+    "device",
 )
 
 

@@ -99,11 +99,11 @@ def test_replay_command_takes_image_shape(digit_stream, tmp_path, monkeypatch, c
     rows = [",".join([*(f"{v:.4f}" for v in x), str(label)]) for x, label in zip(X[:320], y)]
     path.write_text("\n".join([header, *rows]) + "\n")
     saved = tmp_path / "conv.npz"
-    args = ["replay", str(path), "--label-column", "label", "--image-shape", "8,8",
-            "--warmup", "256", "--epochs", "2", "--n-clusters", "9", "-q", "--save", str(saved)]
-    assert main(args) == 0
+    common = ["replay", str(path), "--label-column", "label",
+              "--warmup", "256", "--epochs", "2", "--n-clusters", "9", "-q"]
+    assert main([*common, "--image-shape", "8,8", "--save", str(saved)]) == 0
     assert isinstance(StreamDetector.load(saved)._model.ae, FrozenConvAutoEncoder)
     capsys.readouterr()
-    assert main([*args[:4], "--image-shape", "9,9", *args[6:-2]]) == 2
+    assert main([*common, "--image-shape", "9,9"]) == 2
     assert "image_shape (9, 9) holds 81 values but the records have 64 features" in \
         capsys.readouterr().err
