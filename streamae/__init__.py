@@ -25,8 +25,9 @@ batch clustering), :mod:`streamae.metrics` (clustering accuracy),
 """
 
 from .config import DetectorConfig
-from .detector import RetrainError, ScoreResult, StreamDetector
-from .errors import ConfigMismatchError, InvalidRecordError, ModelFileError
+from .detector import ScoreResult, StreamDetector
+from .errors import (ConfigMismatchError, InvalidRecordError, ModelFileError, NotReadyError,
+                     RetrainError)
 from .monitoring import serve_metrics
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DetectorConfig",
     "InvalidRecordError",
     "ModelFileError",
+    "NotReadyError",
     "RetrainError",
     "ScoreResult",
     "StreamDetector",

@@ -24,24 +24,16 @@ from .conv import CONV_LATENT_DIM, ConvAutoEncoder, FrozenConvAutoEncoder
 from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
 from .drift import ScoreDriftMonitor
-from .errors import ConfigMismatchError, InvalidRecordError
+from .errors import ConfigMismatchError, InvalidRecordError, NotReadyError, RetrainError
 from .guard import GUARDED_ABOVE, RangeGuard
 from .monitoring import DetectorMetrics
 from .scaling import StandardScaler
 from .schema import FeatureSchema
 from .threshold import StreamingThreshold
 
-__all__ = ["StreamDetector", "ScoreResult", "RetrainError"]
+__all__ = ["StreamDetector", "ScoreResult"]
 
 logger = logging.getLogger("streamae")
-
-
-class RetrainError(RuntimeError):
-    """A retrain produced no usable model (the serving model stays)."""
-
-    def __init__(self, message: str, outcome: str):
-        super().__init__(message)
-        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -62,6 +54,9 @@ class ScoreResult:
         Version of the model that scored the record (0 before the first fit).
     valid : bool
         False for a record skipped under ``invalid="skip"``.
+    reason : str or None
+        Why a skipped record was refused (one of
+        :data:`streamae.errors.INVALID_REASONS`); None for a valid record.
     """
 
     score: float
@@ -70,6 +65,7 @@ class ScoreResult:
     cluster: Optional[int]
     model_version: int
     valid: bool = True
+    reason: Optional[str] = None
 
 
 class _Model:
@@ -651,7 +647,8 @@ class StreamDetector:
     def retrain(self, wait: bool = True) -> None:
         """Retrain now on the retrain window (trigger ``"manual"``)."""
         if not self.ready:
-            raise RuntimeError("the detector is still warming up; nothing to retrain yet")
+            raise NotReadyError(f"the detector is still warming up ({len(self._buffer)} of "
+                                f"{self._config.warmup} records); nothing to retrain yet")
         with self._lock:
             self._pending_trigger = "manual"
         self._maybe_retrain()

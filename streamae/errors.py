@@ -8,7 +8,42 @@ a ``RuntimeError``.
 
 from __future__ import annotations
 
-__all__ = ["ConfigMismatchError", "InvalidRecordError", "ModelFileError", "NotReadyError"]
+from typing import Literal, get_args
+
+__all__ = [
+    "ConfigMismatchError",
+    "INVALID_REASONS",
+    "InvalidReason",
+    "InvalidRecordError",
+    "ModelFileError",
+    "NotReadyError",
+    "RETRAIN_OUTCOMES",
+    "RETRAIN_TRIGGERS",
+    "RetrainError",
+    "RetrainOutcome",
+    "RetrainTrigger",
+]
+
+#: Why a record was refused. One closed set, used by the errors, the
+#: ``reason`` label of ``streamae_invalid_records_total`` and the logs.
+#: ``nan``/``inf``: a non-finite value; ``overflow``: a number too large for a
+#: float (e.g. a 400-digit integer); ``missing``: an absent field or None;
+#: ``non_numeric``: a text that is not a number; ``type``: a value of a type
+#: that is not a real number (bytes, complex, datetime, nested containers);
+#: ``shape``: the record as a whole has the wrong length or structure.
+InvalidReason = Literal["nan", "inf", "overflow", "missing", "non_numeric", "type", "shape"]
+INVALID_REASONS: tuple[str, ...] = get_args(InvalidReason)
+
+#: What started a retrain.
+RetrainTrigger = Literal["schedule", "drift", "manual"]
+RETRAIN_TRIGGERS: tuple[str, ...] = get_args(RetrainTrigger)
+
+#: How a retrain ended. ``deferred`` is counted once when a due retrain must
+#: wait for a running one; ``interrupted`` when KeyboardInterrupt/SystemExit
+#: stopped it.
+RetrainOutcome = Literal["success", "failed", "rejected_nan", "rejected_worse",
+                         "rejected_degenerate", "skipped", "deferred", "interrupted"]
+RETRAIN_OUTCOMES: tuple[str, ...] = get_args(RetrainOutcome)
 
 
 class InvalidRecordError(ValueError):
@@ -21,8 +56,8 @@ class InvalidRecordError(ValueError):
         The offending field (a mapping key, or ``"[i]"`` for position ``i``),
         or None when the record as a whole is wrong (e.g. its length).
     reason : str
-        A short machine-readable reason, used as the Prometheus label:
-        ``"nan"``, ``"inf"``, ``"missing"``, ``"non_numeric"``, ``"shape"``.
+        A short machine-readable reason, one of :data:`INVALID_REASONS`, used
+        as the Prometheus label.
 
     Examples
     --------
@@ -31,9 +66,12 @@ class InvalidRecordError(ValueError):
     (True, 'temp', 'nan')
     """
 
-    REASONS = ("nan", "inf", "missing", "non_numeric", "shape")
+    REASONS = INVALID_REASONS
 
-    def __init__(self, message: str, *, field: str | None = None, reason: str = "shape"):
+    def __init__(self, message: str, *, field: str | None = None,
+                 reason: InvalidReason = "shape"):
+        if reason not in INVALID_REASONS:
+            raise ValueError(f"reason must be one of {INVALID_REASONS}; got {reason!r}")
         super().__init__(message)
         self.field = field
         self.reason = reason
@@ -64,4 +102,21 @@ class ModelFileError(ValueError):
 
 
 class NotReadyError(RuntimeError):
-    """An operation needs a trained model but the detector is still warming up."""
+    """An operation needs a trained model but the detector is still warming up.
+
+    Wait until ``detector.ready`` is True (after ``warmup`` valid records).
+    """
+
+
+class RetrainError(RuntimeError):
+    """A retrain produced no usable model; the serving model stays.
+
+    Attributes
+    ----------
+    outcome : str
+        One of :data:`RETRAIN_OUTCOMES`, e.g. ``"rejected_nan"``.
+    """
+
+    def __init__(self, message: str, outcome: RetrainOutcome):
+        super().__init__(message)
+        self.outcome = outcome

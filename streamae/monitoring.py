@@ -25,6 +25,8 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics_core import Metric
 
+from .errors import INVALID_REASONS, RETRAIN_OUTCOMES, RETRAIN_TRIGGERS
+
 __all__ = ["DetectorMetrics", "MetricsServer", "serve_metrics"]
 
 SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75,
@@ -32,9 +34,6 @@ SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01,
                    0.025, 0.1, 1.0)
 RETRAIN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-INVALID_REASONS = ("nan", "inf", "missing", "non_numeric", "shape")
-RETRAIN_TRIGGERS = ("schedule", "drift", "manual")
-RETRAIN_OUTCOMES = ("success", "failed", "rejected_nan", "rejected_worse", "skipped")
 
 
 class DetectorMetrics:

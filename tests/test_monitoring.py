@@ -171,7 +171,8 @@ def test_invalid_records_counted_by_reason_under_skip(stream):
         fams = scrape(server.url)
     got = {s.labels["reason"]: s.value for s in fams["streamae_invalid_records"].samples
            if s.name == "streamae_invalid_records_total"}
-    assert got == {"nan": 2.0, "inf": 1.0, "missing": 1.0, "non_numeric": 1.0, "shape": 0.0}
+    assert got == {"nan": 2.0, "inf": 1.0, "overflow": 0.0, "missing": 1.0, "non_numeric": 1.0,
+                   "type": 0.0, "shape": 0.0}
     assert det.registry.get_sample_value(
         "streamae_invalid_records_total", {"detector": "skip", "reason": "nan"}) == 2.0
     # skipped records are not processed records
