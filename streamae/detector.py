@@ -28,7 +28,7 @@ from .errors import ConfigMismatchError, InvalidRecordError, NotReadyError, Retr
 from .guard import GUARDED_ABOVE, RangeGuard
 from .monitoring import DetectorMetrics
 from .scaling import StandardScaler
-from .schema import FeatureSchema
+from .schema import FeatureSchema, convert_batch
 from .threshold import StreamingThreshold
 
 __all__ = ["StreamDetector", "ScoreResult"]
@@ -378,38 +378,25 @@ class StreamDetector:
 
     def _matrix(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Batch to a matrix and a validity mask, applying the invalid policy."""
-        schema = self._schema
-        numeric_array = isinstance(X, np.ndarray) and X.dtype.kind in "biuf"
-        if schema is not None and (self._config.invalid == "raise" or numeric_array):
-            try:
-                M = schema.to_matrix(X)
-                return M, np.ones(M.shape[0], dtype=bool)
-            except InvalidRecordError as err:
-                if self._config.invalid == "raise":
-                    if self._metrics is not None:
-                        self._metrics.invalid[err.reason].inc()
-                    raise
-        if hasattr(X, "columns") and hasattr(X, "to_dict"):
-            rows = X.to_dict("records")
-        elif isinstance(X, np.ndarray) and X.ndim != 2:
-            raise InvalidRecordError(f"X has shape {X.shape}; expected a 2-D array "
-                                     "(n_records, n_features)", reason="shape")
-        else:
-            rows = list(X)
-        vecs = []
-        for i, row in enumerate(rows):
-            try:
-                vecs.append(self._vector(row))
-            except InvalidRecordError as err:
-                raise InvalidRecordError(f"row {i}: {err}", field=err.field,
-                                         reason=err.reason) from None
-        n_features = self._schema.n_features if self._schema is not None else 0
-        M = np.zeros((len(rows), n_features))
-        valid = np.zeros(len(rows), dtype=bool)
-        for i, vec in enumerate(vecs):
-            if vec is not None:
-                M[i], valid[i] = vec, True
-        return M, valid
+        skip = self._config.invalid == "skip"
+        try:
+            batch = convert_batch(X, self._schema, skip=skip)
+            if self._schema is None and batch.schema is not None:
+                self._check_image_shape(batch.schema.n_features)
+                with self._lock:
+                    if self._schema is None:
+                        self._schema = batch.schema
+                    elif self._schema is not batch.schema:  # another thread was first
+                        batch = convert_batch(X, self._schema, skip=skip)
+        except InvalidRecordError as err:
+            if self._metrics is not None:
+                self._metrics.invalid[err.reason].inc()
+            raise
+        if self._metrics is not None:
+            for reason in batch.reasons:
+                if reason is not None:
+                    self._metrics.invalid[reason].inc()
+        return batch.matrix, batch.valid
 
     def count_invalid(self, reason: str = "shape") -> None:
         """Count a record that never reached the detector (e.g. an unparsable line).
