@@ -15,8 +15,8 @@ largest distance in the ODDS, MNIST, digits, Arrhythmia and sensor streams is
 3,607 spreads, in shuttle), so the fit is exactly plain standardisation;
 two records of 1e308 in every field, or one field of 1e300, are left out
 instead of making the mean infinite or every other feature's scale 1.
-A :class:`ValueError` says so when no finite statistic exists (more than
-half of a feature's values beyond ±1e308 of each other).
+A :class:`ValueError` says so when no robust statistic exists (half or more
+of a feature's values absurd) or a feature's spread exceeds the float64 range.
 
 Examples
 --------
@@ -136,11 +136,19 @@ class StandardScaler:
                 mean, std = X.mean(axis=0), X.std(axis=0)
         else:
             self.trimmed_ = (~keep).sum(axis=0)
+            if (2 * self.trimmed_ >= X.shape[0]).any():
+                j = int(np.flatnonzero(2 * self.trimmed_ >= X.shape[0])[0])
+                raise ValueError(
+                    f"cannot scale feature {j}: {self.trimmed_[j]} of its {X.shape[0]} values "
+                    f"are beyond {self.outlier_bound:.3g} robust spreads of its median, and "
+                    "a robust fit survives fewer than half absurd values; remove the absurd "
+                    "records from the warm-up (or retrain window)")
             logger.warning("scaler: %d absurd values (beyond %.3g robust spreads of their "
                            "feature's median) left out of the fit, in features %s",
                            int(self.trimmed_.sum()), self.outlier_bound,
                            np.flatnonzero(self.trimmed_)[:10].tolist())
-            mean, std = _moments(X, keep)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean, std = _moments(X, keep)
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):
             # values near the float64 limit: the same moments computed in units of
             # each feature's largest magnitude
