@@ -34,7 +34,8 @@ Examples
 >>> read_npz(path, max_bytes_per_member=16)
 Traceback (most recent call last):
 ...
-streamae.errors.ModelFileError: .../arrays.npz: member 'n' declares 24 bytes (shape (3,), dtype int64), more than the 16 bytes allowed; the file is corrupt or not from this configuration
+streamae.errors.ModelFileError: .../arrays.npz: member 'n' declares 24 bytes (shape (3,), dtype int64),
+more than the 16 bytes allowed; ...
 """
 
 from __future__ import annotations

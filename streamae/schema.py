@@ -60,7 +60,7 @@ streamae.errors.InvalidRecordError: record field 'temp' is NaN; expected a finit
 >>> schema.to_vector({"temp": b"21", "rpm": 1})
 Traceback (most recent call last):
 ...
-streamae.errors.InvalidRecordError: record field 'temp' is b'21' (bytes); expected a real number (int, float, bool or numeric text)
+streamae.errors.InvalidRecordError: record field 'temp' is b'21' (bytes); expected a real number ...
 >>> batch = convert_batch([{"temp": 1, "rpm": 2}, {"temp": 10 ** 400, "rpm": 2}], schema,
 ...                       skip=True)
 >>> batch.valid, batch.reasons
@@ -616,7 +616,7 @@ def _convert_frame(X: Any, schema: FeatureSchema | None) -> _Partial:
                                      "numeric field", reason="shape")
         named = all(isinstance(c, str) for c in labels)
         new = FeatureSchema(len(labels), tuple(labels) if named else None)
-        out = _convert_columns([_column(X, j) for j in range(len(labels))], n, new)
+        out = _frame_columns(X, list(range(len(labels))), new)
         if not out.valid.any():
             out.schema = None
         return out
@@ -624,7 +624,7 @@ def _convert_frame(X: Any, schema: FeatureSchema | None) -> _Partial:
         if len(labels) != schema.n_features:
             return _all_rows_error(n, schema.n_features, _width_error(len(labels), schema),
                                    schema)
-        return _convert_columns([_column(X, j) for j in range(len(labels))], n, schema)
+        return _frame_columns(X, list(range(len(labels))), schema)
     position: dict[str, int] = {}
     for j, label in enumerate(labels):
         position.setdefault(str(label), j)
@@ -633,9 +633,21 @@ def _convert_frame(X: Any, schema: FeatureSchema | None) -> _Partial:
         schema._warned_extra = True
         warnings.warn(f"DataFrame has columns not in the schema, ignored: {extra[:5]}",
                       stacklevel=4)
-    columns = [_column(X, position[name]) if name in position else None
-               for name in schema.names]
-    return _convert_columns(columns, n, schema)
+    return _frame_columns(X, [position.get(name) for name in schema.names], schema)
+
+
+def _frame_columns(X: Any, positions: list, schema: FeatureSchema) -> _Partial:
+    """Convert the DataFrame columns at ``positions`` (None: absent) in schema order."""
+    n = len(X)
+    if None not in positions and all(_plain_numeric(X.dtypes.iloc[j]) for j in positions):
+        return _convert_array(X.iloc[:, positions].to_numpy(dtype=np.float64), schema)
+    return _convert_columns([None if j is None else _column(X, j) for j in positions], n,
+                            schema)
+
+
+def _plain_numeric(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and (dtype.kind in "biu" or (
+        dtype.kind == "f" and dtype.itemsize <= 8))
 
 
 def _column(X: Any, j: int) -> np.ndarray:
