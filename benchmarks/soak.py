@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--chunk", type=int, default=50_000,
                         help="records per plant (each chunk has a drift in its middle)")
     parser.add_argument("--warmup", type=int, default=512)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="training epochs of every fit (the soak tests stability, not accuracy)")
     parser.add_argument("--retrain-every", type=int, default=20_000)
     parser.add_argument("--background", action="store_true", help="background retraining")
     parser.add_argument("--hostile-every", type=int, default=1000,
