@@ -435,12 +435,15 @@ def test_load_header_member_not_npy(saved_detector, tmp_path):
 
 def test_load_member_claiming_a_trillion_values(saved_detector, tmp_path):
     path = tmp_path / "det.npz"
+    replaced = []
     with zipfile.ZipFile(saved_detector) as src, zipfile.ZipFile(path, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename == "centroids.npy":
+            if info.filename.endswith("centroids.npy"):      # the centroid matrix
                 data = _npy_header((10 ** 6, 10 ** 6), "<f4") + data[128:]
+                replaced.append(info.filename)
             dst.writestr(info.filename, data)
+    assert len(replaced) == 1
     with pytest.raises(ModelFileError, match="det.npz"):
         StreamDetector.load(path)
 
@@ -449,6 +452,8 @@ def test_load_refuses_a_2_gib_member_without_allocating_it(saved_detector, tmp_p
                                                            two_gib_zero_file):
     path = tmp_path / "det.npz"
     with zipfile.ZipFile(saved_detector) as src, zipfile.ZipFile(path, "w") as dst:
+        names = src.namelist()
+        assert "buffer.npy" in names                        # the warm-up buffer
         for info in src.infolist():
             if info.filename != "buffer.npy":
                 dst.writestr(info.filename, src.read(info))
