@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=512)
     parser.add_argument("--epochs", type=int, default=10,
                         help="training epochs of every fit (the soak tests stability, not accuracy)")
-    parser.add_argument("--retrain-every", type=int, default=20_000)
+    parser.add_argument("--retrain-every", type=int, default=2000,
+                        help="scheduled retrain period; ADWIN retrains about every 1,300 "
+                             "records here and each resets the schedule")
     parser.add_argument("--background", action="store_true", help="background retraining")
     parser.add_argument("--hostile-every", type=int, default=1000,
                         help="one hostile record in this many (0: none)")
