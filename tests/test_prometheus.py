@@ -207,3 +207,24 @@ def test_promtool_checks_the_shipped_rules_and_config():
         proc = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "SUCCESS" in proc.stdout + proc.stderr
+
+
+@needs_prometheus
+@pytest.mark.timeout(180)
+def test_render_dashboard_runs_as_written(tmp_path):
+    """The script behind the README's dashboard picture, on a short stream."""
+    import os
+
+    out = tmp_path / "dashboard.png"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, str(MONITORING / "render_dashboard.py"), "--out", str(out),
+         "--records", "700", "--rate", "150", "--warmup", "128", "--epochs", "3",
+         "--retrain-every", "300"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=170)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out.stat().st_size > 50_000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "replayed 700 records" in proc.stdout
+    assert "('schedule', 'success')" in proc.stdout
