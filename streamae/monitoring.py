@@ -3,7 +3,9 @@
 Each detector owns a :class:`prometheus_client.CollectorRegistry`, never the
 global one, so two detectors in one process never collide. Every metric
 carries a ``detector`` label with the detector's name, so several detectors
-can be served from one endpoint (:func:`serve_metrics`).
+can be served from one endpoint (:func:`serve_metrics`) as long as their names
+differ; :func:`serve_metrics` refuses duplicates rather than serve colliding
+series.
 
 Metric names follow Prometheus conventions: the ``streamae_`` namespace, base
 units (seconds), counters ending in ``_total``, bounded label values.
