@@ -304,3 +304,24 @@ def test_snapshot_handler_refuses_bad_settings_and_bad_records(snapshots):
         handler.validate_inference_args({"x": 1})
     with pytest.raises(InvalidRecordError, match="temp"):
         handler.run_inference([BAD[0]], handler.load_model())
+
+
+def test_example_pipeline_runs_as_written(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    out_file = tmp_path / "results.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "beam_pipeline.py"), "--machines", "2",
+         "--records", "200", "--warmup", "64", "--epochs", "3", "--dropouts", "0.02",
+         "--output", str(out_file)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert re.search(r"records\s+400\b", out) and re.search(r"not_ready\s+128\b", out)
+    assert re.search(r"invalid\s+8\b", out)
+    assert re.search(r"machine-0: \d+/200 scored \(4 invalid\), \d+ flagged", out)
+    assert len(read_json(out_file)) == 400

@@ -262,6 +262,11 @@ class StreamaeDetector(AnomalyDetector):
     Workers find this class by name: pass ``--beam_plugins=streamae.beam``
     to any runner with worker processes.
 
+    When rows may differ in their fields (a None value, a missing field),
+    declare the input type, e.g. ``beam.Create(rows).with_output_types(
+    beam.typehints.Tuple[str, beam.Row])``: otherwise Beam infers a union
+    of row types and ``AnomalyDetection`` takes the pairs for unkeyed rows.
+
     Examples
     --------
     >>> import apache_beam as beam
@@ -279,7 +284,7 @@ class StreamaeDetector(AnomalyDetector):
     ...              | beam.combiners.Count.PerElement()
     ...              | beam.combiners.ToList()
     ...              | beam.Map(sorted) | beam.Map(print))
-    [(('s0', -2), 32), (('s0', 0), 7), (('s0', 1), 1), (('s1', -2), 32), (('s1', 0), 8)]
+    [(('s0', -2), 32), (('s0', 0), 6), (('s0', 1), 2), (('s1', -2), 32), (('s1', 0), 8)]
 
     Each key warmed up on its first 32 records (label -2, score NaN), then
     scored the rest with its own model and threshold.
