@@ -325,3 +325,11 @@ def test_example_pipeline_runs_as_written(tmp_path):
     assert re.search(r"invalid\s+8\b", out)
     assert re.search(r"machine-0: \d+/200 scored \(4 invalid\), \d+ flagged", out)
     assert len(read_json(out_file)) == 400
+
+
+def test_readme_beam_snippet_runs_as_written():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Scale out on Apache Beam", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "AnomalyDetection(StreamaeDetector(" in code
+    exec(compile(code, "README.md", "exec"), {})
