@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.prequential import RESULTS_DIR, machine_info, set_threads, thread_info, write_results
+from benchmarks.prequential import (RESULTS_DIR, machine_info, set_threads, thread_info,
+                                    write_results)
 
 log = logging.getLogger("benchmarks")
 
