@@ -440,8 +440,11 @@ class AnomalyDetectionInOrder(beam.PTransform):
     on every runner. The detector and its threshold function are kept in
     per-key state between windows (compact state, as in ``AnomalyDetection``).
 
-    Cost: a key's records of one window are held in memory to sort them
-    (the whole key in a bounded pipeline with the global window).
+    In a streaming pipeline, window the stream first (e.g.
+    ``beam.WindowInto(FixedWindows(60))``): each window's records of a key
+    are sorted, and the windows of a key follow each other as the runner
+    fires them. Cost: a key's records of one window are held in memory to
+    sort them (the whole key in a bounded pipeline with the global window).
 
     Parameters
     ----------
