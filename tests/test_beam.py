@@ -24,7 +24,7 @@ beam = pytest.importorskip(
 
 from apache_beam.coders import CloudpickleCoder  # noqa: E402
 from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
-from apache_beam.ml.anomaly.thresholds import FixedThreshold  # noqa: E402
+from apache_beam.ml.anomaly.thresholds import FixedThreshold, QuantileThreshold  # noqa: E402
 from apache_beam.ml.anomaly.transforms import AnomalyDetection  # noqa: E402
 from apache_beam.ml.inference.base import ModelMetadata, RunInference  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
@@ -203,6 +203,22 @@ def test_any_beam_threshold_fn_labels_the_scores(tmp_path, monkeypatch):
     got = [r for r in read_json(tmp_path / "out") if not math.isnan(r["score"])]
     assert len(got) == 2 * (50 - CFG["warmup"])
     assert all(r["threshold"] == 0.05 and r["label"] == int(r["score"] >= 0.05) for r in got)
+
+
+def test_in_order_keeps_a_stateful_threshold_fn_per_key(tmp_path, monkeypatch):
+    rows = keyed_stream(n_keys=2, per_key=60)
+    detector = StreamaeDetector(features=FEATURES, threshold_criterion=QuantileThreshold(0.9),
+                                **CFG)
+    with beam.Pipeline(options=options("in_memory", monkeypatch)) as p:
+        (p | beam.Create(rows[::-1]) | AnomalyDetectionInOrder(detector, order_by="t")
+         | beam.Map(as_json) | beam.io.WriteToText(str(tmp_path / "out"), shard_name_template=""))
+    got = read_json(tmp_path / "out")
+    for key in ("s0", "s1"):
+        mine = sorted((r for r in got if r["key"] == key), key=lambda r: r["t"])
+        reference = QuantileThreshold(0.9)  # one tracker fed this key's scores only
+        for r in mine:
+            score = float("nan") if math.isnan(r["score"]) else r["score"]
+            assert r["label"] == reference.apply(score), (key, r["t"])
 
 
 def test_streamae_threshold_labels_like_score_result():
