@@ -457,6 +457,21 @@ class AnomalyDetectionInOrder(beam.PTransform):
     -------
     PCollection of (key, AnomalyResult)
         As ``AnomalyDetection``, one element per input record.
+
+    Examples
+    --------
+    A key's records arrive newest first; they are scored in the order of ``t``
+    (each score's ``position`` is its place in the key's stream):
+
+    >>> import apache_beam as beam
+    >>> rows = [("m1", beam.Row(t=t, a=float(t % 5), b=1.0)) for t in reversed(range(40))]
+    >>> detector = StreamaeDetector(features=["a", "b"], warmup=32, epochs=2, n_clusters=2)
+    >>> with beam.Pipeline() as p:
+    ...     _ = (p | beam.Create(rows) | AnomalyDetectionInOrder(detector, order_by="t")
+    ...            | beam.Map(lambda kv: (kv[1].example.t, kv[1].predictions[0].score.position))
+    ...            | beam.combiners.ToList() | beam.Map(sorted)
+    ...            | beam.Map(lambda pairs: print(pairs[:3], pairs[-1])))
+    [(0, 0), (1, 1), (2, 2)] (39, 39)
     """
 
     def __init__(self, detector: "StreamaeDetector", order_by: str):
