@@ -745,40 +745,6 @@ class StreamDetector:
         from .persistence import load_detector
         return load_detector(path, name=name, metrics=metrics)
 
-    # TEMP shim (streamae.beam development): the coordinator's real state() /
-    # from_state() replace these; they round-trip through a temporary save file.
-    def state(self) -> dict:
-        """Compact state: ``{"header": dict, "arrays": {name: ndarray}}`` (TEMP shim)."""
-        import json as _json
-        import os as _os
-        import tempfile as _tempfile
-        with _tempfile.TemporaryDirectory() as folder:
-            path = _os.path.join(folder, "state.npz")
-            self.save(path)
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        header = _json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-        return {"header": header, "arrays": arrays}
-
-    @classmethod
-    def from_state(cls, state: dict, *, name: str | None = None,
-                   metrics: bool = True) -> "StreamDetector":
-        """Rebuild a detector from :meth:`state` (TEMP shim)."""
-        import io as _io
-        import json as _json
-        import os as _os
-        import tempfile as _tempfile
-        arrays = dict(state["arrays"])
-        arrays["header"] = np.frombuffer(_json.dumps(state["header"]).encode("utf-8"),
-                                         dtype=np.uint8)
-        buf = _io.BytesIO()
-        np.savez(buf, **arrays)
-        with _tempfile.TemporaryDirectory() as folder:
-            path = _os.path.join(folder, "state.npz")
-            with open(path, "wb") as fh:
-                fh.write(buf.getvalue())
-            return cls.load(path, name=name, metrics=metrics)
-
 
 def _recon_error(model: _Model, X_raw: np.ndarray, units: StandardScaler) -> float:
     """Mean squared reconstruction error of ``X_raw``, in the units of ``units``."""
