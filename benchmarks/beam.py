@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"({args.warmup}): no key would score; raise --per-key or lower --warmup")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    logging.getLogger("streamae").setLevel(logging.WARNING)  # no per-epoch lines per key
     set_threads(args.threads)
     # Worker processes must import this checkout's streamae and benchmarks.
     os.environ["PYTHONPATH"] = os.pathsep.join(
