@@ -237,12 +237,15 @@ class StreamaeDetector(AnomalyDetector):
         or non-numeric field) into the score None, counted and left out of
         learning; ``invalid="raise"`` (default) fails the bundle.
         ``background_retrain=True`` is refused: Beam serializes the detector
-        between bundles, so a retrain must finish inside one.
+        between bundles, so a retrain must finish inside one. Without
+        ``retrain_every`` or ``drift``, ``retrain_window`` defaults to 0: no
+        retrain can happen, so no window of records is kept in the state
+        (the scores are those of the default window).
 
     Attributes
     ----------
     config : DetectorConfig
-        The configuration of every key's detector.
+        The configuration of every key's detector (``invalid`` as given).
     stream_detector : StreamDetector or None
         This key's detector (None before its first record).
 
@@ -305,6 +308,12 @@ class StreamaeDetector(AnomalyDetector):
                 "background_retrain=True does not fit Beam: the runner serializes each key's "
                 "detector at the end of every bundle, so a retrain must finish inside the "
                 "bundle; use background_retrain=False (the default)")
+        if (config.get("retrain_every") is None and not config.get("drift")
+                and "retrain_window" not in config):
+            # Beam offers no handle to retrain one key by hand, so without
+            # scheduled or drift retraining a retrain window would only be
+            # carried through every bundle's state.
+            config = {**config, "retrain_window": 0}
         self._config = DetectorConfig(**config)
         # The key's detector raises on bad records; this class applies the
         # invalid policy, so a refused record becomes Beam's None score.
