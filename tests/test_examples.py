@@ -50,7 +50,8 @@ def _arrhythmia_available() -> bool:
 
 def test_every_example_is_tested():
     tested = {"ingest_service.py", "replay_arrhythmia.py", "river_pipeline.py",
-              "drift_retraining.py"}
+              "drift_retraining.py",
+              "beam_pipeline.py"}  # tested in tests/test_beam.py (needs the beam extra)
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
