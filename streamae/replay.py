@@ -434,7 +434,9 @@ def replay(detector, records: Iterable[Any], *, labels: Iterable[Any] | None = N
                                 detector.config.epochs)
                 try:
                     if first_fit and bar is not None:
-                        with _TrainingTicker(bar, "training the first model"):
+                        text = (f"training the first model ({warmup} records, "
+                                f"{detector.config.epochs} epochs)")
+                        with _TrainingTicker(bar, text):
                             result = process(rec.values)
                     else:
                         result = process(rec.values)
