@@ -94,12 +94,10 @@ class ReplayRow:
         0-based position in the replayed stream.
     record : Record
     result : ScoreResult
-        The detector's answer; for a record that never reached it (see
-        :attr:`Record.error`) a result with ``valid=False``, a NaN score and
-        the error's reason.
+        The detector's answer (for a record with an ``error``: ``valid=False``,
+        a NaN score and the error's reason).
     threshold : float or None
-        The alarm threshold the record's score was compared with (None before
-        the first model), so ``result.is_anomaly == (score > threshold)``.
+        The threshold the score was compared with; None when not scored.
     """
 
     index: int
@@ -144,18 +142,14 @@ class ReplaySummary:
     ----------
     n_records, n_valid, n_invalid : int
         Records replayed, and how many the detector took or refused.
-    n_scored : int
-        Valid records scored by a trained model (after the warm-up).
-    n_flagged : int
-        Records flagged as anomalies.
+    n_scored, n_flagged : int
+        Valid records scored by a trained model (after the warm-up); flagged.
     invalid_by_reason : collections.Counter
         Invalid records by reason (see :data:`streamae.errors.INVALID_REASONS`).
     wall_seconds : float
         Time spent in the loop.
-    interrupted : bool
-        A ``KeyboardInterrupt`` ended the replay early (``catch_interrupt``).
-    stopped : bool
-        The ``progress`` callback asked to stop.
+    interrupted, stopped : bool
+        Ctrl-C (with ``catch_interrupt``), or the ``progress`` callback, ended it early.
     n_seen_start : int
         ``detector.n_seen`` when the replay started.
     scores : list of float
