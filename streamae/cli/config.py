@@ -144,6 +144,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given as flags (field name to value); absent flags are left out."""
     n = len(_CONFIG_FLAG_PREFIX)
     return {k[n:]: v for k, v in vars(args).items() if k.startswith(_CONFIG_FLAG_PREFIX)}
 

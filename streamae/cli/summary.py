@@ -39,8 +39,13 @@ def warmup_advice(warmup: int, n_seen_start: int, n_valid: int) -> str | None:
 
     Examples
     --------
-    >>> warmup_advice(500, 0, 300)
-    'the warm-up (500 records) is longer than the 300 valid records of the stream, so no record was scored; pass --warmup 150 (at most 299) to score the rest'
+    >>> print(warmup_advice(500, 0, 300))  # doctest: +NORMALIZE_WHITESPACE
+    the warm-up (500 records) is longer than the 300 valid records of the stream, so no
+    record was scored; pass --warmup 150 (at most 299) to score the rest
+    >>> print(warmup_advice(64, 0, 10))  # doctest: +NORMALIZE_WHITESPACE
+    the warm-up (64 records) is longer than the 10 valid records of the stream, so no record
+    was scored; the shortest warm-up is 16 records, so the stream needs more than 16 valid
+    records
     >>> warmup_advice(500, 0, 600) is None
     True
     """
