@@ -9,14 +9,22 @@ whose bottleneck is l2-normalized during training, k-means on the codes, and
 ``score = 1 - max_j cos(E(x), C_j)``. Reconstruction error and Toll (targeted
 collapse) are offered as alternative scorers.
 
-Modules: :mod:`streamae.detector` (the detector), :mod:`streamae.config`,
-:mod:`streamae.autoencoder`, :mod:`streamae.conv` (convolutional autoencoder
-for image streams), :mod:`streamae.centroids`, :mod:`streamae.threshold`,
-:mod:`streamae.drift`, :mod:`streamae.persistence`, :mod:`streamae.monitoring`
-(Prometheus), :mod:`streamae.cli` (``streamae replay``/``demo``),
-:mod:`streamae.river` (river adapter), :mod:`streamae.cluster` (scikit-learn
-batch clustering), :mod:`streamae.metrics` (clustering accuracy),
-:mod:`streamae.errors` (the exceptions) and :mod:`streamae.datasets`.
+Modules, one idea each (the README's *Architecture* section maps them):
+:mod:`streamae.detector` (the thin front), :mod:`streamae.intake` (validation
+under the invalid policy), :mod:`streamae.schema`, :mod:`streamae.model` (the
+scoring model), :mod:`streamae.scorers`, :mod:`streamae.lifecycle`
+(warm-up, schedule, drift, retraining), :mod:`streamae.training`,
+:mod:`streamae.config`, :mod:`streamae.autoencoder` and :mod:`streamae.frozen`
+(dense network, training, NumPy inference), :mod:`streamae.conv`
+(convolutional network for image streams), :mod:`streamae.centroids`,
+:mod:`streamae.threshold`, :mod:`streamae.guard`, :mod:`streamae.scaling`,
+:mod:`streamae.drift`, :mod:`streamae.l2`, :mod:`streamae.persistence`
+(files), :mod:`streamae.recorder` and :mod:`streamae.monitoring`
+(Prometheus), :mod:`streamae.cli`, :mod:`streamae.river` (river adapter),
+:mod:`streamae.cluster` (scikit-learn batch clustering),
+:mod:`streamae.metrics` (clustering accuracy), :mod:`streamae.errors` and
+:mod:`streamae.datasets`. Importing streamae does not import torch or
+scikit-learn: they load when a model is trained.
 
 >>> from streamae import StreamDetector, DetectorConfig
 >>> det = StreamDetector(DetectorConfig(warmup=64, epochs=5))

@@ -7,9 +7,10 @@ decoder sees ``E(x) / ||E(x)||`` during training, so the codes live on the unit
 sphere and k-means on them clusters by angle. With ``penalty > 0`` the loss is
 ``MSE + penalty * ||E(x)||²`` on an un-normalized code (Toll, targeted collapse).
 
-Inference does not need autograd or torch at all: :class:`FrozenAutoEncoder`
-holds the weights as float32 NumPy arrays, which is several times faster than
-a torch call for a single record and gives the same numbers as the module.
+Inference does not need autograd or torch at all:
+:class:`~streamae.frozen.FrozenAutoEncoder` (re-exported here) holds the
+weights as float32 NumPy arrays, which is several times faster than a torch
+call for a single record and gives the same numbers as the module.
 
 Examples
 --------
@@ -33,14 +34,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from .frozen import LEAKY_SLOPE as _SLOPE
+from .frozen import FrozenAutoEncoder
+from .l2 import l2_normalize_torch
+
 __all__ = [
     "default_architecture",
     "DenseAutoEncoder",
     "FrozenAutoEncoder",
     "train_autoencoder",
 ]
-
-_SLOPE = 0.2  # leaky-relu negative slope, as in the paper's dense model
 
 
 def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
@@ -119,14 +122,15 @@ class DenseAutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the raw code ``E(x)`` (n, k) and the reconstruction (n, d)."""
         code = self.encoder(x)                                   # (n, k)
-        z = nn.functional.normalize(code, dim=1, eps=1e-12) if self.normalize else code
+        z = l2_normalize_torch(code) if self.normalize else code
         return code, self.decoder(z)                             # (n, k), (n, d)
 
 
 def train_autoencoder(net: DenseAutoEncoder, X: np.ndarray, *, epochs: int = 150,
                       lr: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 64,
                       penalty: float = 0.0, generator: torch.Generator | None = None,
-                      should_stop=None, threads: int | None = 1) -> list[float]:
+                      should_stop=None, threads: int | None = 1, device: str = "cpu",
+                      on_epoch=None) -> list[float]:
     """Train ``net`` on the rows of ``X`` with Adam; return the loss of each epoch.
 
     The loss is ``mean ||x - D(z)||² / d + penalty * mean ||E(x)||²``.
@@ -135,19 +139,24 @@ def train_autoencoder(net: DenseAutoEncoder, X: np.ndarray, *, epochs: int = 150
     torch's intra-op threads while training: the small networks of a stream
     train fastest on one thread, and several threads fighting a busy ingest
     process for cores can be ten times slower. None leaves torch's setting.
+    ``device`` is the torch device training runs on (the network is moved
+    there and left there; freeze it to score on the CPU). ``on_epoch(epoch,
+    epochs, loss)`` is called after each epoch, for progress reports.
     """
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(min(previous, int(threads)))
     try:
         return _train(net, X, epochs, lr, weight_decay, batch_size, penalty, generator,
-                      should_stop)
+                      should_stop, torch.device(device), on_epoch)
     finally:
         torch.set_num_threads(previous)
 
 
-def _train(net, X, epochs, lr, weight_decay, batch_size, penalty, generator, should_stop):
-    data = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+def _train(net, X, epochs, lr, weight_decay, batch_size, penalty, generator, should_stop,
+           device, on_epoch):
+    net.to(device)
+    data = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)).to(device)
     n = data.shape[0]
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     net.train()
@@ -166,63 +175,9 @@ def _train(net, X, epochs, lr, weight_decay, batch_size, penalty, generator, sho
             opt.step()
             total += float(loss.detach()) * batch.shape[0]
         history.append(total / n)
+        if on_epoch is not None:
+            on_epoch(len(history), int(epochs), history[-1])
         if not math.isfinite(history[-1]) or (should_stop is not None and should_stop()):
             break
     net.eval()
     return history
-
-
-class FrozenAutoEncoder:
-    """A trained autoencoder's weights as float32 NumPy arrays, for inference.
-
-    ``encode`` runs the encoder, ``normalized_codes`` the encoder followed by l2
-    normalization, ``reconstruct`` the whole network. Works on a single record
-    (1-D) or a batch (2-D).
-    """
-
-    kind = "dense"
-
-    def __init__(self, encoder: list[tuple[np.ndarray, np.ndarray]],
-                 decoder: list[tuple[np.ndarray, np.ndarray]], normalize: bool):
-        self.encoder = encoder
-        self.decoder = decoder
-        self.normalize = bool(normalize)
-
-    @classmethod
-    def from_module(cls, net: DenseAutoEncoder) -> "FrozenAutoEncoder":
-        def layers(seq: nn.Sequential):
-            return [(m.weight.detach().cpu().numpy().T.astype(np.float32).copy(),
-                     m.bias.detach().cpu().numpy().astype(np.float32).copy())
-                    for m in seq if isinstance(m, nn.Linear)]
-        return cls(layers(net.encoder), layers(net.decoder), net.normalize)
-
-    @staticmethod
-    def _run(layers, h: np.ndarray) -> np.ndarray:
-        last = len(layers) - 1
-        for i, (w, b) in enumerate(layers):
-            h = h @ w
-            h += b
-            if i < last:
-                np.maximum(h, _SLOPE * h, out=h)
-        return h
-
-    def encode(self, X: np.ndarray) -> np.ndarray:
-        """Raw codes ``E(x)``: (n, k) for (n, d) input, (k,) for (d,)."""
-        return self._run(self.encoder, np.asarray(X, dtype=np.float32))
-
-    def normalized_codes(self, X: np.ndarray) -> np.ndarray:
-        return _l2_normalize(self.encode(X))
-
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        z = _l2_normalize(codes) if self.normalize else codes
-        return self._run(self.decoder, z)
-
-    def reconstruct(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return the raw codes and the reconstructions."""
-        codes = self.encode(X)
-        return codes, self.decode(codes)
-
-
-def _l2_normalize(Z: np.ndarray) -> np.ndarray:
-    norm = np.sqrt((Z * Z).sum(axis=-1, keepdims=True))
-    return Z / np.maximum(norm, 1e-12)

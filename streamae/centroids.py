@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+
+from .l2 import EPS, l2_normalize
 
 __all__ = ["CentroidModel", "choose_n_clusters"]
 
@@ -44,6 +44,9 @@ def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
     a structureless normal class into many small clusters lets some of them
     settle on the anomalies, which then look normal.
     """
+    from sklearn.cluster import KMeans  # scikit-learn is imported when a model is fitted
+    from sklearn.metrics import silhouette_score
+
     n = Z.shape[0]
     upper = int(min(max_clusters, n - 1))
     if upper < 2:
@@ -79,12 +82,14 @@ class CentroidModel:
 
     @staticmethod
     def _normalized(C: np.ndarray) -> np.ndarray:
-        return (C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return l2_normalize(C).astype(np.float32)
 
     @classmethod
     def fit(cls, Z: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 10,
             memory: int = 1000) -> "CentroidModel":
         """Run k-means (k-means++ init, ``n_init`` restarts) on the codes ``Z``."""
+        from sklearn.cluster import KMeans
+
         Z = np.asarray(Z, dtype=np.float64)
         k = int(min(n_clusters, Z.shape[0]))
         km = KMeans(k, init="k-means++", n_init=n_init, random_state=seed).fit(Z)
@@ -105,15 +110,16 @@ class CentroidModel:
         sims = Z @ self._unit.T                                   # (n, k) or (k,)
         nearest = sims.argmax(axis=-1)
         best = np.take_along_axis(sims, np.expand_dims(nearest, -1), -1)[..., 0]
-        return 1.0 - best / np.maximum(norms, 1e-12), nearest
+        return 1.0 - best / np.maximum(norms, EPS), nearest
 
     def score_one(self, z: np.ndarray) -> tuple[float, int]:
         """:meth:`score` of a single code, without the batch machinery (the hot path)."""
-        z = np.asarray(z, dtype=np.float32)
+        if z.dtype != np.float32:
+            z = z.astype(np.float32)
         sims = self._unit @ z                                     # (k,)
         j = int(sims.argmax())
         norm = math.sqrt(float(z @ z))
-        return 1.0 - float(sims[j]) / max(norm, 1e-12), j
+        return 1.0 - float(sims[j]) / max(norm, EPS), j
 
     def update(self, z: np.ndarray, j: int) -> None:
         """Move centroid ``j`` towards the code ``z`` (one mini-batch k-means step)."""
@@ -123,11 +129,27 @@ class CentroidModel:
         c = self.centroids[j]
         c *= 1.0 - eta
         c += eta * z
-        self._unit[j] = c / max(float(np.sqrt(c @ c)), 1e-12)
+        self._unit[j] = c / max(math.sqrt(float(c @ c)), EPS)
+
+    def reordered(self, order) -> "CentroidModel":
+        """The same centroids (and counts) in another order."""
+        return CentroidModel(self.centroids[order], self.counts[order], self.memory)
 
     def state(self) -> dict:
-        return {"centroids": self.centroids, "counts": self.counts, "memory": self.memory}
+        """Centroids, counts (copies) and the count cap."""
+        return {"centroids": self.centroids.copy(), "counts": self.counts.copy(),
+                "memory": self.memory}
 
     @classmethod
     def from_state(cls, state: dict) -> "CentroidModel":
-        return cls(state["centroids"], state["counts"], int(state["memory"]))
+        """Rebuild from :meth:`state`; refuses non-finite or mis-shaped values."""
+        C = np.asarray(state["centroids"], dtype=np.float64)
+        counts = np.asarray(state["counts"], dtype=np.float64)
+        memory = int(state["memory"])
+        if C.ndim != 2 or C.shape[0] < 1 or counts.shape != (C.shape[0],):
+            raise ValueError(f"centroids of shape {C.shape} and counts of shape {counts.shape} "
+                             "do not match; expected (k, latent_dim) and (k,)")
+        if not (np.isfinite(C).all() and np.isfinite(counts).all()) or (counts < 0).any() \
+                or memory < 1:
+            raise ValueError("centroids or their counts hold NaN, infinite or negative values")
+        return cls(C, counts, memory)

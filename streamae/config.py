@@ -103,7 +103,7 @@ class DetectorConfig(BaseModel):
         Expected fraction of anomalies: the threshold is the
         ``(1 - contamination)`` quantile of normal-looking scores.
     threshold : float or None, default=None
-        A fixed threshold. ``None`` calibrates it on the warm-up, calibrates
+        A fixed threshold (finite, >= 0: scores are never negative). ``None`` calibrates it on the warm-up, calibrates
         it again on the scores of the next ``warmup`` records (new to the
         model, so not optimistic), then follows a streaming quantile.
     threshold_window : int, default=2000
@@ -115,7 +115,11 @@ class DetectorConfig(BaseModel):
     retrain_every : int or None, default=None
         Retrain every this many records after the model is ready.
     retrain_window : int, default=2048
-        Number of recent non-flagged records kept for retraining.
+        Number of recent non-flagged records kept for retraining (also the
+        size of the all-records window a drift re-warm-up reads). 0 keeps no
+        records: the smallest state, for detectors that never retrain
+        (``retrain_every`` and ``drift`` must then be None, and ``retrain()``
+        raises :class:`~streamae.NotReadyError`).
     min_retrain_records : int, default=128
         A retrain needs at least this many records in the window.
     retrain_tolerance : float, default=0.5
@@ -134,7 +138,9 @@ class DetectorConfig(BaseModel):
     seed : int, default=0
         Seed of every random generator the detector owns.
     device : str, default="cpu"
-        Torch device for training.
+        Torch device the autoencoder trains on (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``). Scoring always runs on the CPU, on a frozen
+        copy of the network.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -157,12 +163,12 @@ class DetectorConfig(BaseModel):
     weight_decay: float = Field(1e-3, ge=0.0)
     batch_size: int = Field(64, ge=1)
     contamination: float = Field(0.1, gt=0.0, lt=0.5)
-    threshold: Optional[float] = None
+    threshold: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False)
     threshold_window: int = Field(2000, ge=16)
     update_centroids: bool = True
     update_on_anomalies: bool = False
     retrain_every: Optional[int] = Field(None, ge=1)
-    retrain_window: int = Field(2048, ge=16)
+    retrain_window: int = Field(2048, ge=0)
     min_retrain_records: int = Field(128, ge=16)
     retrain_tolerance: float = Field(0.5, ge=0.0)
     drift: Optional[Literal["adwin", "page_hinkley"]] = None
@@ -170,7 +176,7 @@ class DetectorConfig(BaseModel):
     background_retrain: bool = False
     invalid: Literal["raise", "skip"] = "raise"
     seed: int = Field(0, ge=0)
-    device: str = "cpu"
+    device: str = Field("cpu", pattern=r"^(cpu|cuda|mps|xpu)(:[0-9]+)?$")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> "DetectorConfig":
@@ -189,7 +195,14 @@ class DetectorConfig(BaseModel):
             raise ValueError(
                 f"n_clusters ({self.n_clusters}) must be smaller than warmup ({self.warmup})"
             )
-        if self.min_retrain_records > self.retrain_window:
+        if self.retrain_window == 0 and (self.retrain_every is not None or self.drift):
+            raise ValueError(
+                "retrain_window=0 keeps no records to retrain on, but retrain_every or drift "
+                "asks for retrains; give retrain_window >= min_retrain_records")
+        if 0 < self.retrain_window < 16:
+            raise ValueError(f"retrain_window must be 0 (no window) or >= 16, "
+                             f"got {self.retrain_window}")
+        if self.retrain_window and self.min_retrain_records > self.retrain_window:
             raise ValueError(
                 f"min_retrain_records ({self.min_retrain_records}) must be <= "
                 f"retrain_window ({self.retrain_window})"

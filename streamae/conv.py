@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .l2 import l2_normalize_torch
+
 __all__ = ["ConvAutoEncoder", "FrozenConvAutoEncoder"]
 
 # (out_channels, kernel) of the encoder's convolutions, as in DCEC.
@@ -131,7 +133,7 @@ class ConvAutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the raw code ``E(x)`` (n, k) and the reconstruction (n, d)."""
         code = self.encode(x)
-        z = nn.functional.normalize(code, dim=1, eps=1e-12) if self.normalize else code
+        z = l2_normalize_torch(code) if self.normalize else code
         return code, self.decode(z)
 
 
@@ -168,14 +170,14 @@ class FrozenConvAutoEncoder:
     @classmethod
     def from_module(cls, net: ConvAutoEncoder) -> "FrozenConvAutoEncoder":
         copy = ConvAutoEncoder(net.image_shape, net.latent_dim, net.normalize)
-        copy.load_state_dict(net.state_dict())
+        copy.load_state_dict({k: v.detach().cpu() for k, v in net.state_dict().items()})
         for p in copy.parameters():
             p.requires_grad_(False)
         return cls(copy)
 
     def state(self) -> dict:
         """The architecture and the weights as float32 arrays (for model files)."""
-        return {"arch": self._net.arch(),
+        return {"kind": self.kind, "arch": self._net.arch(),
                 "weights": {k: v.detach().cpu().numpy().copy()
                             for k, v in self._net.state_dict().items()}}
 
@@ -184,7 +186,10 @@ class FrozenConvAutoEncoder:
         arch = state["arch"]
         net = ConvAutoEncoder(tuple(arch["image_shape"]), int(arch["latent_dim"]),
                               bool(arch["normalize"]))
-        net.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state["weights"].items()})
+        weights = {k: torch.as_tensor(np.asarray(v)) for k, v in state["weights"].items()}
+        if not all(bool(torch.isfinite(v).all()) for v in weights.values()):
+            raise ValueError("the convolutional autoencoder state holds NaN or infinite weights")
+        net.load_state_dict(weights)
         return cls.from_module(net)
 
     def _apply(self, fn, X: np.ndarray) -> np.ndarray:
@@ -204,7 +209,7 @@ class FrozenConvAutoEncoder:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Reconstructions of raw codes (normalized first when the network was)."""
         def run(c: torch.Tensor) -> torch.Tensor:
-            z = nn.functional.normalize(c, dim=1, eps=1e-12) if self.normalize else c
+            z = l2_normalize_torch(c) if self.normalize else c
             return self._net.decode(z)
         return self._apply(run, codes)
 

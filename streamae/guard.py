@@ -144,6 +144,9 @@ class RangeGuard:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "RangeGuard":
+        refs = (float(state["mean_square_ref"]), float(state["max_abs_ref"]))
+        if not all(math.isfinite(r) and r > 0 for r in refs):
+            raise ValueError(f"range guard references {refs} must be positive finite numbers")
         guard = cls(state["mean_square_ref"], state["max_abs_ref"], state["factor"],
                     state.get("recalibrate_after", 0))
         guard.pending = [(float(a), float(b)) for a, b in state.get("pending", [])]

@@ -1,26 +1,30 @@
-"""Saving and loading a detector: safe format, atomic writes, exact resume.
+"""Detector files: a detector's :meth:`~streamae.StreamDetector.state` as ``.npz`` + JSON.
 
-A detector file is a NumPy ``.npz`` archive: one JSON header (config, schema,
-counters, format version) stored as bytes, and plain numeric arrays (weights,
-scaler, centroids and counts, threshold window, drift log, warm-up buffer,
-retrain window). It is read with ``allow_pickle=False``, so loading a file
-never executes code.
+This module knows nothing of detectors. It turns the state dict (nested
+dicts and lists of JSON values and NumPy arrays) into one NumPy ``.npz``
+archive, and back:
 
-Writes go to a temporary file in the same folder, are flushed and fsync'ed,
-then renamed over the target: a crash mid-save leaves the previous file whole.
+- every array becomes an archive member named by its path in the state
+  (``model.autoencoder.encoder.0.w``), stored with its own dtype (float32
+  weights stay float32);
+- everything else is one JSON header (member ``header``), in which each
+  array is replaced by ``{"__array__": "<member>"}``;
+- the header carries a magic string and the format version.
+
+Files are read with ``allow_pickle=False``, so loading a file never executes
+code. Writes go to a temporary file in the same folder, are flushed and
+fsync'ed, then renamed over the target: a crash mid-save leaves the previous
+file whole. Files of format 1 (streamae 0.1) are read too.
 
 Examples
 --------
 >>> import numpy as np, tempfile, os
->>> from streamae import StreamDetector
->>> det = StreamDetector(warmup=32, epochs=2, n_clusters=2)
->>> det.learn_many(np.random.default_rng(0).normal(size=(40, 3)))
->>> path = os.path.join(tempfile.mkdtemp(), "det.npz")
->>> det.save(path)
->>> det2 = StreamDetector.load(path)
->>> x = np.ones(3)
->>> det2.score_one(x) == det.score_one(x), det2.n_seen
-(True, 40)
+>>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
+>>> save_state({"format": "demo", "w": np.arange(3, dtype=np.float32), "n": [1, {"k": None}]},
+...            path)
+>>> state = load_state(path)
+>>> state["w"], state["w"].dtype, state["n"]
+(array([0., 1., 2.], dtype=float32), dtype('float32'), [1, {'k': None}])
 """
 
 from __future__ import annotations
@@ -30,26 +34,18 @@ import json
 import os
 import tempfile
 import zipfile
-from collections import deque
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .autoencoder import FrozenAutoEncoder
-from .conv import FrozenConvAutoEncoder
-from .centroids import CentroidModel
-from .config import DetectorConfig
-from .drift import ScoreDriftMonitor
 from .errors import ModelFileError
-from .guard import RangeGuard
-from .scaling import StandardScaler
-from .schema import FeatureSchema
-from .threshold import StreamingThreshold
 
-__all__ = ["save_detector", "load_detector", "atomic_write_bytes", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "atomic_write_bytes", "load_state", "save_state"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = "streamae-detector"
+_ARRAY = "__array__"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -79,68 +75,42 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         pass
 
 
-def _stack(vectors, n_features: int) -> np.ndarray:
-    return np.vstack(list(vectors)) if len(vectors) else np.empty((0, n_features))
+# -- the state as a header and arrays ---------------------------------------------------
+def _flatten(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(value, np.ndarray):
+        arrays[path] = value
+        return {_ARRAY: path}
+    if isinstance(value, dict):
+        return {str(k): _flatten(v, f"{path}.{k}" if path else str(k), arrays)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_flatten(v, f"{path}.{i}", arrays) for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
-def _put_model(arrays: dict, header: dict, model) -> None:
-    header["model"] = {"version": model.version, "train_loss": model.train_loss,
-                       "drift_scale": model.drift_scale,
-                       "normalize": model.ae.normalize,
-                       "autoencoder": model.ae.kind,
-                       "threshold": {k: v for k, v in model.threshold.state().items()
-                                     if k not in ("window", "pending", "recent")},
-                       "centroid_memory": model.centroids.memory,
-                       "guard": model.guard.state() if model.guard is not None else None}
-    if model.ae.kind == "conv":
-        state = model.ae.state()
-        header["model"]["conv_arch"] = state["arch"]
-        header["model"]["conv_weights"] = sorted(state["weights"])
-        for name, value in state["weights"].items():
-            arrays[f"conv_{name}"] = value
-    else:
-        header["model"]["n_encoder"] = len(model.ae.encoder)
-        header["model"]["n_decoder"] = len(model.ae.decoder)
-        for part, layers in (("enc", model.ae.encoder), ("dec", model.ae.decoder)):
-            for i, (w, b) in enumerate(layers):
-                arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"] = w, b
-    arrays["scaler_mean"], arrays["scaler_scale"] = model.scaler.mean_, model.scaler.scale_
-    header["scaler"] = {"clip": model.scaler.clip, "min_scale": model.scaler.min_scale,
-                        "floor": model.scaler.floor}
-    arrays["centroids"], arrays["centroid_counts"] = model.centroids.centroids, model.centroids.counts
-    arrays["threshold_window"] = model.threshold.state()["window"]
-    arrays["threshold_pending"] = model.threshold.state()["pending"]
-    arrays["threshold_recent"] = model.threshold.state()["recent"]
+def _unflatten(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY}:
+            try:
+                return arrays[value[_ARRAY]]
+            except KeyError:
+                raise ModelFileError(f"the header names array {value[_ARRAY]!r}, which the "
+                                     "file does not hold") from None
+        return {k: _unflatten(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unflatten(v, arrays) for v in value]
+    return value
 
 
-def save_detector(det, path: str | os.PathLike) -> None:
-    """Write ``det`` to ``path`` (see the module docstring for the format)."""
-    with det._lock:
-        schema = det._schema
-        n_features = schema.n_features if schema is not None else 0
-        header = {
-            "magic": MAGIC, "format_version": FORMAT_VERSION,
-            "config": det._config.model_dump(mode="json"),
-            "name": det._name,
-            "schema": schema.state() if schema is not None else None,
-            "n_seen": det._n_seen, "n_fits": det._n_fits,
-            "since_retrain": det._since_retrain,
-            "pending_trigger": det._pending_trigger,
-            "drift_seen_at": det._drift_seen_at,
-            "retrain_log": det._retrain_log,
-            "drift": None,
-        }
-        arrays: dict[str, np.ndarray] = {
-            "buffer": _stack(det._buffer, n_features),
-            "window": _stack(det._window, n_features),
-            "recent": _stack(det._recent, n_features),
-        }
-        if det._drift is not None:
-            state = det._drift.state()
-            header["drift"] = {"kind": state["kind"], "memory": state["memory"]}
-            arrays["drift_log"] = state["log"]
-        if det._model is not None:
-            _put_model(arrays, header, det._model)
+def save_state(state: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write a state dict to ``path`` (see the module docstring for the format)."""
+    arrays: dict[str, np.ndarray] = {}
+    tree = _flatten(state, "", arrays)
+    header = {"magic": MAGIC, "format_version": FORMAT_VERSION, "state": tree}
+    if "header" in arrays:
+        raise ValueError("a state may not hold an array named 'header'")
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -176,57 +146,64 @@ def _read(path: Path) -> tuple[dict, dict]:
     return header, arrays
 
 
-def load_detector(path: str | os.PathLike, *, name: str | None = None, metrics: bool = True):
-    """Read a detector saved by :func:`save_detector`."""
-    from .detector import StreamDetector, _Model
-
+def load_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a state dict written by :func:`save_state` (or a format-1 detector file)."""
     path = Path(path)
     header, arrays = _read(path)
     try:
-        config = DetectorConfig(**header["config"])
-        det = StreamDetector(config, name=name or header.get("name", "default"), metrics=metrics)
-        if header["schema"] is not None:
-            det._schema = FeatureSchema.from_state(header["schema"])
-        det._n_seen = int(header["n_seen"])
-        det._n_fits = int(header["n_fits"])
-        det._since_retrain = int(header["since_retrain"])
-        det._pending_trigger = header.get("pending_trigger")
-        det._retrain_log = list(header.get("retrain_log", []))
-        det._buffer = [row.copy() for row in arrays["buffer"]]
-        det._window = deque((row.copy() for row in arrays["window"]), maxlen=config.retrain_window)
-        det._recent = deque((row.copy() for row in arrays["recent"]), maxlen=config.retrain_window)
-        det._drift_seen_at = header.get("drift_seen_at")
-        if header["drift"] is not None:
-            det._drift = ScoreDriftMonitor.from_state({**header["drift"],
-                                                       "log": arrays["drift_log"]})
-        if "model" in header:
-            m = header["model"]
-            if m.get("autoencoder", "dense") == "conv":
-                ae = FrozenConvAutoEncoder.from_state(
-                    {"arch": m["conv_arch"],
-                     "weights": {name: arrays[f"conv_{name}"] for name in m["conv_weights"]}})
-            else:
-                layers = {part: [(arrays[f"{part}{i}_w"], arrays[f"{part}{i}_b"])
-                                 for i in range(m[f"n_{name_}"])]
-                          for part, name_ in (("enc", "encoder"), ("dec", "decoder"))}
-                ae = FrozenAutoEncoder(layers["enc"], layers["dec"], m["normalize"])
-            scaler = StandardScaler.from_state({**header["scaler"], "mean": arrays["scaler_mean"],
-                                                "scale": arrays["scaler_scale"]})
-            centroids = CentroidModel(arrays["centroids"], arrays["centroid_counts"],
-                                      m["centroid_memory"])
-            threshold = StreamingThreshold.from_state({**m["threshold"],
-                                                       "window": arrays["threshold_window"],
-                                                       "pending": arrays["threshold_pending"],
-                                                       "recent": arrays["threshold_recent"]})
-            guard = m.get("guard")  # absent in files written before the guard existed
-            det._model = _Model(scaler, ae, centroids, threshold, int(m["version"]),
-                                float(m["train_loss"]),
-                                RangeGuard.from_state(guard) if guard else None)
-            det._model.drift_scale = float(m["drift_scale"])
+        if header["format_version"] == 1:
+            return _state_from_v1(header, arrays)
+        return _unflatten(header["state"], arrays)
     except ModelFileError:
         raise
     except Exception as err:
-        raise ModelFileError(f"{path} looks like a streamae file but could not be restored "
-                             f"({type(err).__name__}: {err})") from None
-    det._update_gauges()
-    return det
+        raise ModelFileError(f"{path} looks like a streamae file but its contents are not a "
+                             f"detector state ({type(err).__name__}: {err})") from None
+
+
+# -- format 1 (streamae 0.1) ---------------------------------------------------------------
+def _state_from_v1(header: dict, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The state dict of a file written by streamae 0.1."""
+    config = header["config"]
+    state: dict[str, Any] = {
+        "format": "streamae-detector-state", "state_version": 2,
+        "config": config, "name": header.get("name", "default"), "schema": header["schema"],
+        "n_seen": header["n_seen"], "n_fits": header["n_fits"],
+        "since_retrain": header["since_retrain"], "pending": header.get("pending_trigger"),
+        "drift_seen_at": header.get("drift_seen_at"), "log": header.get("retrain_log", []),
+        "buffer": arrays["buffer"], "window": arrays["window"], "recent": arrays["recent"],
+        "drift": None, "model": None,
+    }
+    if header.get("drift") is not None:
+        state["drift"] = {**header["drift"], "log": arrays["drift_log"]}
+    m = header.get("model")
+    if m is None:
+        return state
+    if m.get("autoencoder", "dense") == "conv":
+        ae = {"kind": "conv", "arch": m["conv_arch"],
+              "weights": {name: arrays[f"conv_{name}"] for name in m["conv_weights"]}}
+    else:
+        ae = {"kind": "dense", "normalize": m["normalize"],
+              **{part: [{"w": arrays[f"{short}{i}_w"], "b": arrays[f"{short}{i}_b"]}
+                        for i in range(m[f"n_{part}"])]
+                 for short, part in (("enc", "encoder"), ("dec", "decoder"))}}
+    scorer_kind = config.get("scorer", "cosine")
+    unit = config.get("normalize", "l2") == "l2" and scorer_kind != "toll"
+    scorer = {"kind": scorer_kind, "unit_codes": unit}
+    if scorer_kind == "cosine":
+        scorer["guard"] = m.get("guard")  # absent in files written before the guard existed
+    elif scorer_kind == "toll":
+        scorer["lam"] = config.get("toll_lambda", 0.1)
+    state["model"] = {
+        "version": m["version"], "train_loss": m["train_loss"], "drift_scale": m["drift_scale"],
+        "scaler": {**header["scaler"], "mean": arrays["scaler_mean"],
+                   "scale": arrays["scaler_scale"]},
+        "autoencoder": ae,
+        "centroids": {"centroids": arrays["centroids"], "counts": arrays["centroid_counts"],
+                      "memory": m["centroid_memory"]},
+        "scorer": scorer,
+        "threshold": {**m["threshold"], "window": arrays["threshold_window"],
+                      "pending": arrays["threshold_pending"],
+                      "recent": arrays["threshold_recent"]},
+    }
+    return state

@@ -38,9 +38,9 @@ shifting input; on this stream that costs accuracy (see the class docstring):
 
 from __future__ import annotations
 
-import os
-import tempfile
-from typing import Any, Optional
+import inspect
+import re
+from typing import Any
 
 import numpy as np
 
@@ -52,25 +52,20 @@ from .detector import StreamDetector
 
 __all__ = ["StreamAEDetector"]
 
-_STATE_KEY = "_detector_arrays"
-# Plain values read once from the config model: the signature below stays
-# explicit (river's clone and _get_params read it) and the defaults cannot
-# drift from DetectorConfig's.
-_DEFAULTS = {name: field.default for name, field in DetectorConfig.model_fields.items()}
+_STATE_KEY = "_detector_state"
+_CONFIG_FIELDS = DetectorConfig.model_fields
 
 
 def _sort_key(key: Any) -> tuple[str, str]:
     return type(key).__name__, str(key)
 
 
-_FIELDS = (
-    "warmup", "hidden", "latent_dim", "image_shape", "scorer", "normalize", "toll_lambda", "guard",
-    "n_clusters", "max_clusters", "kmeans_inits", "scale_floor", "epochs", "lr", "weight_decay",
-    "batch_size", "contamination", "threshold", "threshold_window", "update_centroids",
-    "update_on_anomalies", "retrain_every", "retrain_window", "min_retrain_records",
-    "retrain_tolerance", "drift", "drift_cooldown", "background_retrain", "invalid", "seed",
-    "device",
-)
+def _config_parameters_doc() -> str:
+    """The Parameters section of :class:`DetectorConfig`'s docstring, re-indented."""
+    doc = inspect.cleandoc(DetectorConfig.__doc__ or "")
+    match = re.search(r"Parameters\n-+\n(.*?)(\n\S[^\n]*\n-+\n|\Z)", doc, re.S)
+    body = match.group(1).rstrip() if match else ""
+    return "\n".join("    " + line if line else "" for line in body.splitlines())
 
 
 class StreamAEDetector(river_base.AnomalyDetector):
@@ -106,8 +101,8 @@ class StreamAEDetector(river_base.AnomalyDetector):
     the ROC-AUC after the warm-up is lower behind the scaler (about 0.8)
     than without it (about 0.87).
 
-    Pickling and ``copy.deepcopy`` go through :meth:`StreamDetector.save`
-    (plain arrays and JSON, no code), so an unpickled detector continues the
+    Pickling and ``copy.deepcopy`` go through :meth:`StreamDetector.state`
+    (plain arrays and values, no torch module, no lock), so an unpickled detector continues the
     stream with identical scores; its Prometheus registry is new, with its
     counters back at zero.
 
@@ -116,83 +111,11 @@ class StreamAEDetector(river_base.AnomalyDetector):
     Every parameter but ``name`` and ``metrics`` is the field of
     :class:`~streamae.DetectorConfig` of the same name, with the same default
     and the same validation (an impossible value raises pydantic's
-    ``ValidationError``, a ``ValueError``, when the detector is built).
+    ``ValidationError``, a ``ValueError``, when the detector is built). With
+    ``image_shape`` the pixels are taken in the key order of the first
+    learned record (the image's own order), not sorted by key.
 
-    warmup : int
-        Number of valid records buffered before the first model is trained.
-    hidden : tuple of int or None
-        Encoder hidden widths (the decoder mirrors them); None scales them
-        from the number of features.
-    latent_dim : int or None
-        Code size; None scales it from the number of features.
-    image_shape : tuple of int or None
-        ``(height, width)`` or ``(channels, height, width)`` of image records:
-        selects the convolutional autoencoder. The pixels are then taken in
-        the key order of the first learned record (the image's own order),
-        not sorted by key.
-    scorer : {"cosine", "reconstruction", "toll"}
-        Anomaly score: cosine to the nearest centroid (the method, default),
-        reconstruction error, or Toll's targeted-collapse score.
-    normalize : {"l2", "none"}
-        ``"l2"`` (default) normalizes the bottleneck during training;
-        ``"none"`` is the ablation without it.
-    toll_lambda : float
-        Weight of the code-norm penalty of ``scorer="toll"``.
-    guard : float or None
-        Range guard of the cosine scorer: records far outside the training
-        range (standardised mean square or largest feature beyond ``guard``
-        times their 99th percentile on the training records) score above every
-        cosine score (see :class:`~streamae.DetectorConfig`); None turns it off.
-    n_clusters : int or None
-        Number of centroids; None chooses it by silhouette on the warm-up codes.
-    max_clusters : int
-        Upper bound of the automatic choice of ``n_clusters``.
-    kmeans_inits : int
-        Number of k-means++ initialisations.
-    scale_floor : float
-        Shrinks each feature's scale towards a common one, so that features
-        nearly constant in the warm-up are not amplified; 0 is plain
-        standardisation.
-    epochs : int
-        Training epochs over the warm-up buffer (or retrain window).
-    lr : float
-        Adam learning rate.
-    weight_decay : float
-        Adam weight decay.
-    batch_size : int
-        Training mini-batch size.
-    contamination : float
-        Expected fraction of anomalies; sets the threshold's quantile.
-    threshold : float or None
-        Fixed threshold; None (default) calibrates it on the warm-up and
-        follows a streaming quantile.
-    threshold_window : int
-        Number of recent normal scores the streaming quantile looks at.
-    update_centroids : bool
-        Move the centroids with mini-batch k-means steps.
-    update_on_anomalies : bool
-        Let flagged records move the centroids too.
-    retrain_every : int or None
-        Retrain every this many records after warm-up; None never.
-    retrain_window : int
-        Number of recent non-flagged records kept for retraining.
-    min_retrain_records : int
-        Smallest retrain window that is used.
-    retrain_tolerance : float
-        A retrained model whose reconstruction error on the window exceeds
-        the serving model's by more than this fraction is rejected.
-    drift : {None, "adwin", "page_hinkley"}
-        Drift detector on the score stream; a detection triggers a retrain.
-    drift_cooldown : int
-        Records after a retrain during which drift detections are ignored.
-    background_retrain : bool
-        Retrain in a background thread.
-    invalid : {"raise", "skip"}
-        What a bad record does: raise (default), or be counted and ignored.
-    seed : int
-        Seed of every random generator of the detector.
-    device : str
-        Torch device for training.
+    {config_parameters}
     name : str, default="river"
         Value of the ``detector`` label of the Prometheus metrics.
     metrics : bool, default=True
@@ -250,73 +173,13 @@ class StreamAEDetector(river_base.AnomalyDetector):
     Detection with l2 Normalized Deep Auto-Encoder Representations", IJCNN 2018.
     """
 
-    def __init__(
-        self,
-        warmup: int = _DEFAULTS["warmup"],
-        hidden: Optional[tuple[int, ...]] = _DEFAULTS["hidden"],
-        latent_dim: Optional[int] = _DEFAULTS["latent_dim"],
-        image_shape: Optional[tuple[int, ...]] = _DEFAULTS["image_shape"],
-        scorer: str = _DEFAULTS["scorer"],
-        normalize: str = _DEFAULTS["normalize"],
-        toll_lambda: float = _DEFAULTS["toll_lambda"],
-        guard: Optional[float] = _DEFAULTS["guard"],
-        n_clusters: Optional[int] = _DEFAULTS["n_clusters"],
-        max_clusters: int = _DEFAULTS["max_clusters"],
-        kmeans_inits: int = _DEFAULTS["kmeans_inits"],
-        scale_floor: float = _DEFAULTS["scale_floor"],
-        epochs: int = _DEFAULTS["epochs"],
-        lr: float = _DEFAULTS["lr"],
-        weight_decay: float = _DEFAULTS["weight_decay"],
-        batch_size: int = _DEFAULTS["batch_size"],
-        contamination: float = _DEFAULTS["contamination"],
-        threshold: Optional[float] = _DEFAULTS["threshold"],
-        threshold_window: int = _DEFAULTS["threshold_window"],
-        update_centroids: bool = _DEFAULTS["update_centroids"],
-        update_on_anomalies: bool = _DEFAULTS["update_on_anomalies"],
-        retrain_every: Optional[int] = _DEFAULTS["retrain_every"],
-        retrain_window: int = _DEFAULTS["retrain_window"],
-        min_retrain_records: int = _DEFAULTS["min_retrain_records"],
-        retrain_tolerance: float = _DEFAULTS["retrain_tolerance"],
-        drift: Optional[str] = _DEFAULTS["drift"],
-        drift_cooldown: int = _DEFAULTS["drift_cooldown"],
-        background_retrain: bool = _DEFAULTS["background_retrain"],
-        invalid: str = _DEFAULTS["invalid"],
-        seed: int = _DEFAULTS["seed"],
-        device: str = _DEFAULTS["device"],
-        name: str = "river",
-        metrics: bool = True,
-    ):
-        self.warmup = warmup
-        self.hidden = hidden
-        self.latent_dim = latent_dim
-        self.image_shape = image_shape
-        self.scorer = scorer
-        self.normalize = normalize
-        self.toll_lambda = toll_lambda
-        self.guard = guard
-        self.n_clusters = n_clusters
-        self.max_clusters = max_clusters
-        self.kmeans_inits = kmeans_inits
-        self.scale_floor = scale_floor
-        self.epochs = epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.contamination = contamination
-        self.threshold = threshold
-        self.threshold_window = threshold_window
-        self.update_centroids = update_centroids
-        self.update_on_anomalies = update_on_anomalies
-        self.retrain_every = retrain_every
-        self.retrain_window = retrain_window
-        self.min_retrain_records = min_retrain_records
-        self.retrain_tolerance = retrain_tolerance
-        self.drift = drift
-        self.drift_cooldown = drift_cooldown
-        self.background_retrain = background_retrain
-        self.invalid = invalid
-        self.seed = seed
-        self.device = device
+    def __init__(self, *, name: str = "river", metrics: bool = True, **params: Any):
+        unknown = sorted(set(params) - set(_CONFIG_FIELDS))
+        if unknown:
+            raise TypeError(f"StreamAEDetector got unknown parameters {unknown}; its "
+                            "parameters are the fields of DetectorConfig, plus name and metrics")
+        for field, info in _CONFIG_FIELDS.items():
+            setattr(self, field, params.get(field, info.default))
         self.name = name
         self.metrics = metrics
         # Validate now (pydantic's messages name the field) rather than at the
@@ -329,13 +192,7 @@ class StreamAEDetector(river_base.AnomalyDetector):
         self._count: np.ndarray | None = None
 
     def _config_fields(self) -> dict[str, Any]:
-        # Only the fields this class exposes: a field added to DetectorConfig
-        # later keeps its default here until it is added to the signature.
-        fields = {f: getattr(self, f) for f in DetectorConfig.model_fields if f in _FIELDS}
-        for name in ("hidden", "image_shape"):
-            if fields[name] is not None:
-                fields[name] = tuple(fields[name])
-        return fields
+        return {f: getattr(self, f) for f in _CONFIG_FIELDS}
 
     # -- public views -------------------------------------------------------
     @property
@@ -412,18 +269,18 @@ class StreamAEDetector(river_base.AnomalyDetector):
     # -- pickling -----------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         # The wrapped detector holds locks (its own and its Prometheus
-        # registry's): keep its saved arrays instead, and rebuild it on load.
+        # registry's): keep its state (plain data) instead, and rebuild it on load.
         state = self.__dict__.copy()
         det = state.pop("_detector")
-        state[_STATE_KEY] = None if det is None else _detector_to_arrays(det)
+        state[_STATE_KEY] = None if det is None else det.state()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        arrays = state.pop(_STATE_KEY)
+        det_state = state.pop(_STATE_KEY)
         self.__dict__.update(state)
-        self._detector = None if arrays is None else _detector_from_arrays(
-            arrays, name=self.name, metrics=self.metrics)
+        self._detector = None if det_state is None else StreamDetector.from_state(
+            det_state, name=self.name, metrics=self.metrics)
 
     @classmethod
     def _unit_test_params(cls):
@@ -432,20 +289,20 @@ class StreamAEDetector(river_base.AnomalyDetector):
                "min_retrain_records": 32}
 
 
-def _detector_to_arrays(det: StreamDetector) -> dict[str, np.ndarray]:
-    """The detector's save file, as a dict of plain arrays (deterministic to pickle)."""
-    with tempfile.TemporaryDirectory(prefix="streamae-") as folder:
-        path = os.path.join(folder, "detector.npz")
-        det.save(path)
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key].copy() for key in npz.files}
+
+def _signature() -> inspect.Signature:
+    """The parameters river's ``clone`` and ``_get_params`` read: every config field."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
+    for field, info in _CONFIG_FIELDS.items():
+        params.append(inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY,
+                                        default=info.default, annotation=info.annotation))
+    params += [inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default="river",
+                                 annotation=str),
+               inspect.Parameter("metrics", inspect.Parameter.KEYWORD_ONLY, default=True,
+                                 annotation=bool)]
+    return inspect.Signature(params)
 
 
-def _detector_from_arrays(arrays: dict[str, np.ndarray], *, name: str,
-                          metrics: bool) -> StreamDetector:
-    with tempfile.TemporaryDirectory(prefix="streamae-") as folder:
-        path = os.path.join(folder, "detector.npz")
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
-        return StreamDetector.load(path, name=name, metrics=metrics)
-
+StreamAEDetector.__init__.__signature__ = _signature()
+StreamAEDetector.__doc__ = StreamAEDetector.__doc__.replace(
+    "    {config_parameters}", _config_parameters_doc())

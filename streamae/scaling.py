@@ -68,6 +68,14 @@ class StandardScaler:
         np.clip(out, -self.clip, self.clip, out=out)
         return out.astype(np.float32)
 
+    def transform_one(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of one float64 vector (d,), with fewer temporaries (hot path)."""
+        out = x - self.mean_
+        out /= self.scale_
+        np.minimum(out, self.clip, out=out)       # np.clip's wrapper costs more than both
+        np.maximum(out, -self.clip, out=out)
+        return out.astype(np.float32)
+
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float64) * self.scale_ + self.mean_
 

@@ -28,13 +28,13 @@ import math
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import InvalidRecordError
 
-__all__ = ["FeatureSchema", "records_to_matrix"]
+__all__ = ["BatchConversion", "FeatureSchema", "convert_batch", "records_to_matrix"]
 
 
 class FeatureSchema:
@@ -270,3 +270,57 @@ def records_to_matrix(X: Any, schema: FeatureSchema | None = None) -> np.ndarray
         raise InvalidRecordError(f"row {i}: field {name!r} is {what}; expected a finite number",
                                  field=name, reason=reason)
     return M
+
+
+class BatchConversion(NamedTuple):
+    """A batch converted under the invalid policy (see :func:`convert_batch`)."""
+
+    schema: FeatureSchema | None
+    matrix: np.ndarray
+    valid: np.ndarray
+    reasons: list
+
+
+def convert_batch(X: Any, schema: FeatureSchema | None, *, skip: bool) -> BatchConversion:
+    """Convert a batch under the invalid policy, by the same rule as single records.
+
+    Returns the schema (built from the first valid row when ``schema`` is
+    None), a float64 matrix (rows of invalid records are zero), a validity
+    mask and per-row reasons (None for valid rows). Without ``skip`` the first
+    bad row raises :class:`~streamae.InvalidRecordError` naming the row.
+    """
+    numeric_array = isinstance(X, np.ndarray) and X.dtype.kind in "biuf"
+    if schema is not None and (not skip or numeric_array):
+        try:
+            M = schema.to_matrix(X)
+            return BatchConversion(schema, M, np.ones(M.shape[0], dtype=bool), [None] * len(M))
+        except InvalidRecordError:
+            if not skip:
+                raise
+    if hasattr(X, "columns") and hasattr(X, "to_dict"):
+        rows = X.to_dict("records")
+    elif isinstance(X, np.ndarray) and X.ndim != 2:
+        raise InvalidRecordError(f"X has shape {X.shape}; expected a 2-D array "
+                                 "(n_records, n_features)", reason="shape")
+    else:
+        rows = list(X)
+    vecs, reasons = [], []
+    for i, row in enumerate(rows):
+        try:
+            if schema is None:
+                schema = FeatureSchema.from_record(row)
+            vecs.append(schema.to_vector(row))
+            reasons.append(None)
+        except InvalidRecordError as err:
+            if not skip:
+                raise InvalidRecordError(f"row {i}: {err}", field=err.field,
+                                         reason=err.reason) from None
+            vecs.append(None)
+            reasons.append(err.reason)
+    n_features = schema.n_features if schema is not None else 0
+    M = np.zeros((len(rows), n_features))
+    valid = np.zeros(len(rows), dtype=bool)
+    for i, vec in enumerate(vecs):
+        if vec is not None:
+            M[i], valid[i] = vec, True
+    return BatchConversion(schema, M, valid, reasons)

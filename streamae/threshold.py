@@ -153,6 +153,15 @@ class StreamingThreshold:
 
     @classmethod
     def from_state(cls, state: dict) -> "StreamingThreshold":
+        """Rebuild from :meth:`state`; refuses a threshold no stream can have."""
+        value, ratio = float(state["value"]), float(state["ratio"])
+        if not (np.isfinite(value) and np.isfinite(ratio)) or ratio < 0 or \
+                (value < 0 and not bool(state["fixed"])):
+            raise ValueError(f"threshold {value} (ratio {ratio}) is not a usable threshold; "
+                             "expected finite, non-negative values")
+        for key in ("window", "recent", "pending"):
+            if not np.isfinite(np.asarray(state.get(key, ()), dtype=np.float64)).all():
+                raise ValueError(f"the threshold's {key} holds NaN or infinite scores")
         return cls(float(state["value"]), float(state["ratio"]), list(state["window"]),
                    size=int(state["size"]), level=float(state["level"]),
                    fixed=bool(state["fixed"]),

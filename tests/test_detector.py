@@ -224,11 +224,13 @@ def test_skip_policy_counts_and_changes_nothing(trained):
     bad = [[np.nan, 1, 1, 1], [1, 1, 1], [1, np.inf, 1, 1], [1, "x", 1, 1]]
     for record in bad:
         r = skip.process_one(record)
-        assert not r.valid and r.score == 0.0 and not r.is_anomaly
+        # a skipped record scores NaN: no score, not the most normal one
+        assert not r.valid and np.isnan(r.score) and not r.is_anomaly
+        assert r.reason in ("nan", "shape", "inf", "non_numeric")
         skip.learn_one(record)
-        assert skip.score_one(record) == 0.0
+        assert np.isnan(skip.score_one(record))
     scores = skip.score_many([X[0], [np.nan] * 4, X[1]])
-    assert scores[1] == 0.0 and scores[0] > 0
+    assert np.isnan(scores[1]) and scores[0] > 0
     assert np.array_equal(state[0], skip.centroids)
     assert state[1:] == (skip.threshold, skip.n_seen, skip.model_version)
     get = skip.registry.get_sample_value
@@ -298,7 +300,7 @@ def test_guard_scores_sit_above_every_cosine_score_and_grow_with_the_excess():
     X, _ = _gaussian_with("offset")
     det = StreamDetector(DetectorConfig(warmup=300, epochs=60), metrics=False)
     det.learn_many(X[:900])  # past the guard's recalibration on unseen records
-    assert not det._model.guard.calibrating
+    assert det.state()["model"]["scorer"]["guard"]["recalibrate_after"] == 0  # calibrated
     normal = det.score_many(X[1000:1100])
     far, farther = det.score_one(np.full(16, 10.0)), det.score_one(np.full(16, 100.0))
     assert 2.0 < far < farther
@@ -311,7 +313,7 @@ def test_guard_is_off_for_reconstruction_scorers_and_when_disabled():
                    DetectorConfig(warmup=300, epochs=5, guard=None)):
         det = StreamDetector(config, metrics=False)
         det.learn_many(X[:300])
-        assert det._model.guard is None
+        assert det.state()["model"]["scorer"].get("guard") is None
 
 
 def test_guard_factor_must_exceed_one():

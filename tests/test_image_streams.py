@@ -6,7 +6,6 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from streamae import ConfigMismatchError, DetectorConfig, StreamDetector
-from streamae.conv import FrozenConvAutoEncoder
 from streamae.river import StreamAEDetector
 
 
@@ -30,8 +29,9 @@ def test_image_shape_selects_the_convolutional_autoencoder_and_detects(digit_str
     X, y = digit_stream
     det = StreamDetector(_config())
     scores = np.array([det.process_one(x).score for x in X])
-    assert isinstance(det._model.ae, FrozenConvAutoEncoder)
-    assert det._model.ae.latent_dim == 10  # the paper's code size by default
+    autoencoder = det.state()["model"]["autoencoder"]
+    assert autoencoder["kind"] == "conv"
+    assert autoencoder["arch"]["latent_dim"] == 10  # the paper's code size by default
     assert np.isfinite(scores).all()
     # Held-out digit among 9 normal ones, 20 epochs on 256 records: well above chance.
     assert roc_auc_score(y[256:], scores[256:]) > 0.7
@@ -53,7 +53,7 @@ def test_model_file_round_trip_resumes_exactly(digit_stream, tmp_path):
     path = tmp_path / "conv.npz"
     det.save(path)
     restored = StreamDetector.load(path)
-    assert isinstance(restored._model.ae, FrozenConvAutoEncoder)
+    assert restored.state()["model"]["autoencoder"]["kind"] == "conv"
     np.testing.assert_array_equal(restored.score_many(X[300:400]), det.score_many(X[300:400]))
     for x in X[400:420]:
         assert restored.process_one(x) == det.process_one(x)
@@ -102,7 +102,7 @@ def test_replay_command_takes_image_shape(digit_stream, tmp_path, monkeypatch, c
     common = ["replay", str(path), "--label-column", "label",
               "--warmup", "256", "--epochs", "2", "--n-clusters", "9", "-q"]
     assert main([*common, "--image-shape", "8,8", "--save", str(saved)]) == 0
-    assert isinstance(StreamDetector.load(saved)._model.ae, FrozenConvAutoEncoder)
+    assert StreamDetector.load(saved).state()["model"]["autoencoder"]["kind"] == "conv"
     capsys.readouterr()
     assert main([*common, "--image-shape", "9,9"]) == 2
     assert "image_shape (9, 9) holds 81 values but the records have 64 features" in \

@@ -16,9 +16,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from streamae import ModelFileError, StreamDetector
+from streamae import DetectorConfig, ModelFileError, RetrainError, StreamDetector
 from streamae.datasets import make_sensor_stream
 from streamae.persistence import FORMAT_VERSION
+from streamae.training import Trainer
 
 LIFE = dict(warmup=64, epochs=150, n_clusters=3, seed=0, retrain_every=150,
             retrain_window=200, min_retrain_records=64)
@@ -75,25 +76,42 @@ def test_drift_triggers_retrain_on_the_new_regime():
     assert frozen_flags > 0.9
 
 
+class FaultyTrainer(Trainer):
+    """Training with an injected fault, through the detector's documented trainer seam.
+
+    The first fit is real; every later one fails as ``failure`` says.
+    """
+
+    def __init__(self, config, failure):
+        super().__init__(config)
+        self.failure = failure
+
+    def fit(self, X_raw, **kwargs):
+        model = super().fit(X_raw, **kwargs)
+        if kwargs.get("fit_index", 0) == 0:
+            return model
+        if self.failure == "raise":
+            raise RuntimeError("disk on fire")
+        if self.failure == "nan":
+            raise RetrainError("training diverged (loss nan)", "rejected_nan")
+        if self.failure == "worse":  # reconstructions 10 standard deviations off
+            model.ae.decoder[-1][1][...] += 10.0
+        if self.failure == "zero":   # every weight zero: every code the same
+            for layers in (model.ae.encoder, model.ae.decoder):
+                for w, b in layers:
+                    w[...] = 0.0
+                    b[...] = 0.0
+        return model
+
+
 @pytest.mark.parametrize("failure, outcome", [
-    ("raise", "failed"), ("nan", "rejected_nan"), ("worse", "rejected_worse")])
-def test_failed_retrain_keeps_serving_model(stream, monkeypatch, failure, outcome, caplog):
-    det = StreamDetector(**LIFE)
+    ("raise", "failed"), ("nan", "rejected_nan"), ("worse", "rejected_worse"),
+    ("zero", "rejected_degenerate")])
+def test_failed_retrain_keeps_serving_model(stream, failure, outcome, caplog):
+    config = DetectorConfig(**LIFE)
+    det = StreamDetector(config, trainer=FaultyTrainer(config, failure))
     run(det, stream[:200])
     before = det.score_many(stream[200:260])
-    import streamae.detector as detector_module
-
-    if failure == "raise":
-        def broken(*args, **kwargs):
-            raise RuntimeError("disk on fire")
-        monkeypatch.setattr(det, "_train", broken)
-    elif failure == "nan":
-        real = detector_module.train_autoencoder
-        monkeypatch.setattr(detector_module, "train_autoencoder",
-                            lambda *a, **k: real(*a, **k)[:-1] + [float("nan")])
-    else:
-        monkeypatch.setattr(detector_module, "_recon_error",
-                            lambda model, X, units: 1.0 if model is not det._model else 0.5)
     det.retrain()
     assert det.model_version == 1
     np.testing.assert_array_equal(det.score_many(stream[200:260]), before)
@@ -153,9 +171,11 @@ def test_concurrent_process_one_during_background_retrain(stream):
 def test_buffers_are_bounded(stream):
     det = StreamDetector(**LIFE)
     run(det, stream)
-    assert len(det._window) <= LIFE["retrain_window"]
-    assert len(det._model.threshold._window) <= det.config.threshold_window
-    assert det._buffer == []
+    state = det.state()
+    assert len(state["window"]) <= LIFE["retrain_window"]
+    assert len(state["model"]["threshold"]["window"]) <= det.config.threshold_window
+    assert len(state["model"]["threshold"]["recent"]) <= det.config.threshold_window
+    assert len(state["buffer"]) == 0
 
 
 # -- persistence: exact resume ---------------------------------------------------------

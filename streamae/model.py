@@ -1,0 +1,207 @@
+"""The scoring model: everything that turns a record into a score.
+
+A :class:`ScoringModel` holds one trained version of the detector's model:
+the scaler, the frozen autoencoder, the centroids, the scorer (chosen once at
+fit time, see :mod:`streamae.scorers`) and the alarm threshold. Scoring one
+record is one standardisation, one encoder pass and one ``k x latent``
+product, and returns a :class:`Scored` that the update step consumes as is.
+
+A retrain builds a new model and the detector swaps it in with one
+assignment, so scoring never sees a half-updated model.
+
+Examples
+--------
+>>> import numpy as np
+>>> from streamae import DetectorConfig
+>>> from streamae.training import Trainer
+>>> X = np.random.default_rng(0).normal(size=(64, 4))
+>>> model = Trainer(DetectorConfig(warmup=64, epochs=3, n_clusters=2)).fit(X)
+>>> scored = model.score_one(X[0])
+>>> scores, nearest = model.score_many(X[:1])   # the batch path, to float32 rounding
+>>> scored.cluster == int(nearest[0]), bool(np.isclose(scored.score, scores[0], atol=1e-6))
+(True, True)
+>>> restored = ScoringModel.from_state(model.state())
+>>> restored.score_one(X[0]).score == scored.score
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .centroids import CentroidModel
+from .frozen import FrozenAutoEncoder
+from .l2 import l2_normalize_one
+from .scaling import StandardScaler
+from .scorers import Scorer, make_scorer
+from .threshold import StreamingThreshold
+
+__all__ = ["Scored", "ScoringModel"]
+
+# The drift detector sees scores relative to the model's calibrated threshold
+# (unit-free, and fixed for a model version, so the moving threshold does not
+# mask a change), clipped so one absurd record cannot masquerade as a drift.
+DRIFT_CLIP = 2.0
+
+
+class Scored(NamedTuple):
+    """What the model says about one record, consumed as is by :meth:`ScoringModel.learn`.
+
+    Attributes
+    ----------
+    score : float
+        Anomaly score, higher is more anomalous.
+    cluster : int
+        Index of the nearest centroid.
+    code : ndarray of shape (latent_dim,)
+        Raw code ``E(x)``.
+    xs : ndarray of shape (n_features,)
+        The standardised record.
+    flagged : bool
+        ``score > threshold`` at scoring time.
+    guarded : bool
+        The range guard lifted the score (the record is far outside the
+        training range).
+    """
+
+    score: float
+    cluster: int
+    code: np.ndarray
+    xs: np.ndarray
+    flagged: bool
+    guarded: bool
+
+
+class ScoringModel:
+    """One trained version of the model: scaler, autoencoder, centroids, scorer, threshold.
+
+    Parameters
+    ----------
+    scaler : StandardScaler
+    ae : FrozenAutoEncoder or FrozenConvAutoEncoder
+    centroids : CentroidModel
+    scorer : Scorer
+    threshold : StreamingThreshold
+    version : int, default=0
+        Model version (1 for the first fit, +1 per accepted retrain).
+    train_loss : float, default=nan
+        Last training loss.
+    drift_scale : float or None
+        Divisor of the scores fed to the drift detector; None uses the
+        calibrated threshold.
+    """
+
+    def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
+                 threshold: StreamingThreshold, *, version: int = 0,
+                 train_loss: float = float("nan"), drift_scale: float | None = None):
+        self.scaler = scaler
+        self.ae = ae
+        self.centroids = centroids
+        self.scorer = scorer
+        self.threshold = threshold
+        self.version = int(version)
+        self.train_loss = float(train_loss)
+        self.drift_scale = max(threshold.value, 1e-12) if drift_scale is None \
+            else float(drift_scale)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.scaler.mean_.shape[0])
+
+    # -- scoring ----------------------------------------------------------------
+    def score_one(self, vec: np.ndarray) -> Scored:
+        """Score one raw record (a float64 vector in schema order)."""
+        xs = self.scaler.transform_one(vec)                    # (d,) float32
+        code = self.ae.encode(xs)                              # (k,)
+        cosine, nearest = self.centroids.score_one(code)
+        score, guarded = self.scorer.one(xs, code, cosine)
+        return Scored(score, nearest, code, xs, score > self.threshold.value, guarded)
+
+    def score_many(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (float64) and nearest centroids of raw records ``M`` (n, d), in one pass."""
+        Xs = self.scaler.transform(M)                          # (n, d)
+        codes = self.ae.encode(Xs)                             # (n, k)
+        cosines, nearest = self.centroids.score(codes)
+        return self.scorer.many(Xs, codes, cosines), nearest
+
+    def drift_signal(self, score: float) -> float:
+        """The score as the drift detector sees it: relative to the calibrated threshold."""
+        return min(score / self.drift_scale, DRIFT_CLIP)
+
+    # -- learning ---------------------------------------------------------------
+    def learn(self, scored: Scored, *, move_centroid: bool) -> None:
+        """Learn from a scored record: centroid step, threshold, guard calibration.
+
+        A record the range guard lifted moves neither the centroids nor the
+        threshold, so a flood of absurd records cannot raise the threshold
+        over real anomalies. While the guard calibrates on unseen records, it
+        still sees lifted records that are within the scaler's range (an
+        operating mode the warm-up missed must be able to raise the guard's
+        references); records that saturate the scaler (some feature at its
+        clip, e.g. 1e300) never do.
+        """
+        if scored.guarded:
+            if float(np.abs(scored.xs).max()) < self.scaler.clip:
+                self.scorer.observe(scored.xs)
+            return
+        if move_centroid:
+            code = scored.code
+            z = l2_normalize_one(code) if self.scorer.unit_codes else code
+            self.centroids.update(z, scored.cluster)
+        self.threshold.observe(scored.score)
+        self.scorer.observe(scored.xs)
+
+    # -- quality of a model -------------------------------------------------------
+    def reconstruction_error(self, X_raw: np.ndarray, units: StandardScaler) -> float:
+        """Mean squared reconstruction error of ``X_raw``, in the units of ``units``."""
+        xs = self.scaler.transform(X_raw)
+        _, recon = self.ae.reconstruct(xs)
+        recon_raw = self.scaler.inverse_transform(recon)
+        diff = units.transform(X_raw).astype(np.float64) - units.transform(recon_raw)
+        return float(np.mean(diff ** 2))
+
+    def nearest(self, X_raw: np.ndarray) -> np.ndarray:
+        """Index of each record's nearest centroid."""
+        codes = self.ae.encode(self.scaler.transform(X_raw))
+        return self.centroids.score(codes)[1]
+
+    # -- state --------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Plain data: every part's state, arrays copied."""
+        return {"version": self.version, "train_loss": self.train_loss,
+                "drift_scale": self.drift_scale,
+                "scaler": self.scaler.state(), "autoencoder": self.ae.state(),
+                "centroids": self.centroids.state(), "scorer": self.scorer.state(),
+                "threshold": self.threshold.state()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "ScoringModel":
+        """Rebuild a model from :meth:`state`; refuses values no model can have."""
+        ae_state = state["autoencoder"]
+        if ae_state.get("kind", "dense") == "conv":
+            from .conv import FrozenConvAutoEncoder  # torch only for image streams
+            ae = FrozenConvAutoEncoder.from_state(ae_state)
+        else:
+            ae = FrozenAutoEncoder.from_state(ae_state)
+        scaler = StandardScaler.from_state(state["scaler"])
+        if not (np.isfinite(scaler.mean_).all() and np.isfinite(scaler.scale_).all()
+                and (scaler.scale_ > 0).all() and scaler.mean_.shape == scaler.scale_.shape):
+            raise ValueError("the scaler holds NaN, infinite or non-positive values, or its mean "
+                             "and scale differ in length")
+        centroids = CentroidModel.from_state(state["centroids"])
+        threshold = StreamingThreshold.from_state(state["threshold"])
+        n_features = int(scaler.mean_.shape[0])
+        if getattr(ae, "n_features", n_features) != n_features:
+            raise ValueError(f"the autoencoder takes {ae.n_features} features but the scaler "
+                             f"has {n_features}")
+        if centroids.centroids.shape[1] != ae.latent_dim:
+            raise ValueError(f"the centroids have {centroids.centroids.shape[1]} dimensions but "
+                             f"the codes have {ae.latent_dim}")
+        drift_scale = float(state["drift_scale"])
+        if not (np.isfinite(drift_scale) and drift_scale > 0):
+            raise ValueError(f"drift_scale must be a positive finite number; got {drift_scale}")
+        return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
+                   version=int(state["version"]), train_loss=float(state["train_loss"]),
+                   drift_scale=drift_scale)
