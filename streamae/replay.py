@@ -26,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 import threading
@@ -42,7 +41,6 @@ from .errors import ConfigMismatchError, InvalidRecordError
 
 __all__ = ["Record", "ReplayError", "ReplayRow", "ReplaySummary", "parse_label", "replay"]
 
-logger = logging.getLogger("streamae.replay")
 
 _TRUE_WORDS = {"true", "yes", "y", "t", "anomaly", "outlier", "abnormal"}
 _FALSE_WORDS = {"false", "no", "n", "f", "normal", "inlier"}
@@ -366,10 +364,9 @@ def replay(detector, records: Iterable[Any], *, labels: Iterable[Any] | None = N
 
     Notes
     -----
-    Before the record that completes the warm-up, an INFO message on the
-    ``streamae.replay`` logger says that the first training is about to start
-    (records, epochs); it is the long step of most replays. With the progress
-    bar, the bar shows the seconds spent training meanwhile.
+    The first training is the long step of most replays. The detector logs
+    its start (records, epochs) and its epochs at INFO on the ``streamae``
+    logger; with the progress bar, the bar shows the seconds it takes.
 
     Examples
     --------
@@ -419,15 +416,13 @@ def replay(detector, records: Iterable[Any], *, labels: Iterable[Any] | None = N
                                      detector.model_version, valid=False,
                                      reason=rec.error.reason)
             else:
-                first_fit = not announced and not detector.ready \
+                # The detector logs the start and the epochs of its first training;
+                # the bar shows the seconds it takes meanwhile.
+                first_fit = bar is not None and not announced and not detector.ready \
                     and detector.n_seen == warmup - 1
-                if first_fit:
-                    announced = True
-                    logger.info("warm-up of %d records nearly full: the next valid record "
-                                "starts training the first model (%d epochs)", warmup,
-                                detector.config.epochs)
+                announced = announced or first_fit
                 try:
-                    if first_fit and bar is not None:
+                    if first_fit:
                         text = (f"training the first model ({warmup} records, "
                                 f"{detector.config.epochs} epochs)")
                         with _TrainingTicker(bar, text):

@@ -604,9 +604,8 @@ def test_output_to_stdout_moves_the_summary_to_stderr(small_csv, capsys):
 def test_the_first_training_is_announced(small_csv, capsys):
     assert main(["replay", str(small_csv), *TINY, "--label-column", "label"]) == 0
     err = capsys.readouterr().err
-    assert "warm-up of 64 records nearly full: the next valid record starts training the " \
-           "first model (5 epochs)" in err
-    assert err.index("starts training") < err.index("first model trained")
+    start = err.index("training the first model on 64 records (5 epochs)")
+    assert start < err.index("training model v1: epoch 5/5") < err.index("first model trained")
 
 
 def huge_int_stream(X, at: int) -> str:

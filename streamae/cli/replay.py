@@ -193,10 +193,10 @@ def run(det, records: Iterable[Record], args: argparse.Namespace, *, source: str
 
 def _linger(server, seconds: float) -> None:
     forever = math.isinf(seconds)
-    say(f"replay finished; serving metrics at {server.url} "
-        f"{'until interrupted' if forever else f'for {seconds:g} s more'} (Ctrl-C to stop)")
     deadline = time.monotonic() + seconds if not forever else math.inf
-    try:
+    try:  # Ctrl-C may come as soon as the line below is out
+        say(f"replay finished; serving metrics at {server.url} "
+            f"{'until interrupted' if forever else f'for {seconds:g} s more'} (Ctrl-C to stop)")
         while time.monotonic() < deadline:
             time.sleep(min(0.5, max(deadline - time.monotonic(), 0.0)) if not forever else 0.5)
     except KeyboardInterrupt:
