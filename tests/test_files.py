@@ -438,7 +438,7 @@ def test_load_member_claiming_a_trillion_values(saved_detector, tmp_path):
     with zipfile.ZipFile(saved_detector) as src, zipfile.ZipFile(path, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename == "centroids.npy":
+            if info.filename == "model.centroids.centroids.npy":
                 data = _npy_header((10 ** 6, 10 ** 6), "<f4") + data[128:]
             dst.writestr(info.filename, data)
     with pytest.raises(ModelFileError, match="det.npz"):
