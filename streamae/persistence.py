@@ -121,26 +121,43 @@ def _read(path: Path) -> tuple[dict, dict]:
     if not path.exists():
         raise ModelFileError(f"no detector file at {path}; check the path, or save one first "
                              "with StreamDetector.save")
+    try:
+        return _read_members(path)
+    except ModelFileError as err:
+        if getattr(err, "from_streamae", False):
+            raise
+        raise ModelFileError(f"{err}; the file is truncated or corrupt, or not a streamae "
+                             "detector file (streamae files never hold pickled objects and "
+                             "are never unpickled); load an earlier save") from None
+
+
+def _refuse(message: str) -> ModelFileError:
+    err = ModelFileError(message)
+    err.from_streamae = True
+    return err
+
+
+def _read_members(path: Path) -> tuple[dict, dict]:
     with NpzReader(path) as npz:
         if "header" not in npz.names:
-            raise ModelFileError(f"{path} is a NumPy archive but not a streamae detector file "
-                                 "(no header)")
+            raise _refuse(f"{path} is a NumPy archive but not a streamae detector file "
+                          "(no header)")
         try:
             header = json.loads(npz.read("header", max_bytes=MAX_HEADER_BYTES)
                                 .tobytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ModelFileError(f"{path} has a corrupt header: {err}") from None
+            raise _refuse(f"{path} has a corrupt header: {err}") from None
         if not isinstance(header, dict) or header.get("magic") != MAGIC:
-            raise ModelFileError(f"{path} is not a streamae detector file (wrong magic)")
+            raise _refuse(f"{path} is not a streamae detector file (wrong magic)")
         version = header.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ModelFileError(f"{path} has format version {version}, newer than this "
-                                 f"streamae reads ({FORMAT_VERSION}); upgrade streamae to load it")
+            raise _refuse(f"{path} has format version {version}, newer than this streamae "
+                          f"reads ({FORMAT_VERSION}); upgrade streamae to load it")
         try:
             bound = _member_bound(header)
         except Exception as err:
-            raise ModelFileError(f"{path} has a header without a usable configuration "
-                                 f"({type(err).__name__}: {err})") from None
+            raise _refuse(f"{path} has a header without a usable configuration "
+                          f"({type(err).__name__}: {err})") from None
         arrays = {name: npz.read(name, max_bytes=bound) for name in npz.names
                   if name != "header"}
     return header, arrays
