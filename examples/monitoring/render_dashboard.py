@@ -153,9 +153,8 @@ def plot(panels: list, data: list, alerts: list, t0: float, marks: dict, out: Pa
                 ax.axvspan(a - t0, b - t0, ymin=0.95, ymax=1.0, color="#f2495c", alpha=0.9,
                            lw=0)
             if alerts:
-                ax.text(alerts[-1][1] - t0, 0.975, "  alert StreamaeAnomalyRateHigh firing",
-                        transform=ax.get_xaxis_transform(), va="center", ha="left",
-                        color="#f2495c", fontsize=7)
+                ax.set_title(panel["title"] + "   (red band: alert StreamaeAnomalyRateHigh "
+                             "firing in Prometheus)", color=fg, fontsize=10, loc="left")
         unit = defaults.get("unit", "")
         if unit == "percentunit":
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
