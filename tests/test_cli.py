@@ -631,3 +631,23 @@ def test_huge_integer_is_an_overflow_record(tmp_path, small, capsys):
     assert capsys.readouterr().err.strip() == (
         "streamae replay: error: line 101: record field 's0' is an integer of 401 digits, "
         "too large for a float; expected a finite number")
+
+
+def test_explain_adds_the_top_fields_of_flagged_rows(tmp_path, capsys):
+    out = tmp_path / "scores.csv"
+    code = main(["replay", str(Path(__file__).parent / "data" / "sensor_stream.csv"),
+                 "--label-column", "label", "--warmup", "200", "--epochs", "10", "--seed", "0",
+                 "--output", str(out), "--explain", "2", "--quiet"])
+    assert code == 0
+    rows = read_output(out)
+    flagged = [r for r in rows if r["is_anomaly"] == "True"]
+    assert flagged and all(r["explanation"] == "" for r in rows if r["is_anomaly"] != "True")
+    for r in flagged:
+        parts = r["explanation"].split()
+        assert len(parts) == 2
+        for part in parts:
+            name, share = part.split(":")
+            assert re.fullmatch(r"s[0-5]", name) and -1.0 <= float(share) <= 1.0
+    assert main(["replay", str(Path(__file__).parent / "data" / "sensor_stream.csv"),
+                 "--explain", "2", "--quiet"]) == 2
+    assert "--explain adds a column to --output" in capsys.readouterr().err

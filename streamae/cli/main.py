@@ -50,6 +50,10 @@ def _common_arguments() -> argparse.ArgumentParser:
     out.add_argument("--plot", metavar="PATH",
                      help="write a plot of the scores (threshold, flagged records, labels, "
                           "retrains) to a .png, .svg or .pdf file")
+    out.add_argument("--explain", type=int, default=0, metavar="N",
+                     help="add an 'explanation' column to --output: for each flagged record, "
+                          "the N fields that contribute most to its score, with signed "
+                          "shares (e.g. 'temp:+0.81 rpm:-0.07')")
     out.add_argument("--summary-json", metavar="PATH",
                      help="also write the closing summary as JSON")
     out.add_argument("--save", metavar="PATH", help="save the detector after the replay")

@@ -40,9 +40,12 @@ class ScoreWriter:
         Format; None takes it from the extension (CSV for standard output).
     label, timestamp : bool
         Add the ``label`` and ``timestamp`` columns.
+    explanation : bool, default=False
+        Add the ``explanation`` column (``--explain``).
     """
 
-    def __init__(self, path: str, fmt: str | None = None, *, label: bool, timestamp: bool):
+    def __init__(self, path: str, fmt: str | None = None, *, label: bool, timestamp: bool,
+                 explanation: bool = False):
         self.to_stdout = path == "-"
         if fmt is None:
             suffix = Path(path).suffix.lower()
@@ -54,7 +57,8 @@ class ScoreWriter:
                 raise CLIError(f"cannot tell the format of --output {path!r}; use a .csv or "
                                ".jsonl file name, or --output-format")
         self.format = fmt
-        self.columns = list(COLUMNS) + ["label"] * label + ["timestamp"] * timestamp
+        self.columns = list(COLUMNS) + ["label"] * label + ["timestamp"] * timestamp + \
+            ["explanation"] * explanation
         if self.to_stdout:
             self._file = sys.stdout
         else:
@@ -69,8 +73,8 @@ class ScoreWriter:
             self._csv = csv.writer(self._file, lineterminator="\n" if self.to_stdout else "\r\n")
             self._csv.writerow(self.columns)
 
-    def write_row(self, row) -> None:
-        """Write a :class:`streamae.replay.ReplayRow`."""
+    def write_row(self, row, explanation: str | None = None) -> None:
+        """Write a :class:`streamae.replay.ReplayRow` (and its explanation, if any)."""
         rec, res = row.record, row.result
         self.write({
             "row": row.index + 1, "line": rec.line,
@@ -79,7 +83,7 @@ class ScoreWriter:
             "ready": bool(res.ready), "cluster": res.cluster,
             "model_version": res.model_version, "valid": bool(res.valid),
             "reason": res.reason if not res.valid else None,
-            "label": rec.label, "timestamp": rec.timestamp,
+            "label": rec.label, "timestamp": rec.timestamp, "explanation": explanation,
         })
 
     def write(self, values: dict[str, Any]) -> None:

@@ -84,8 +84,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 class _Reporter:
     """Writes each result out and reports skipped records (the first few one by one)."""
 
-    def __init__(self, det, writer: ScoreWriter | None):
-        self._det, self._writer = det, writer
+    def __init__(self, det, writer: ScoreWriter | None, explain: int = 0):
+        self._det, self._writer, self._explain = det, writer, explain
         self._reported = 0
         self._positional = det.feature_names is None and det.n_features is not None
 
@@ -96,9 +96,19 @@ class _Reporter:
                 rec = Record(list(rec.values.values()), rec.label, rec.line, rec.timestamp)
             yield rec
 
+    def _explanation(self, row: ReplayRow) -> str | None:
+        """The top fields of a flagged record, as ``name:+share`` (after it was learned:
+        a flagged record moves no centroid, so the model is the one that scored it
+        unless a retrain swapped in meanwhile)."""
+        if not (self._explain and row.result.is_anomaly):
+            return None
+        why = self._det.explain_one(row.record.values, top=self._explain)
+        return None if why is None else " ".join(
+            f"{f.feature}:{f.contribution:+.2f}" for f in why.features)
+
     def __call__(self, row: ReplayRow) -> None:
         if self._writer is not None:
-            self._writer.write_row(row)
+            self._writer.write_row(row, self._explanation(row))
         if row.result.valid:
             return
         where = f"line {row.record.line}" if row.record.line is not None \
@@ -130,7 +140,7 @@ def run(det, records: Iterable[Record], args: argparse.Namespace, *, source: str
     try:
         if args.output:
             writer = ScoreWriter(args.output, args.output_format, label=labels,
-                                 timestamp=timestamps)
+                                 timestamp=timestamps, explanation=args.explain > 0)
         if args.metrics_port is not None:
             if det.registry is None:
                 raise CLIError("--metrics-port needs a detector with metrics")
@@ -140,7 +150,11 @@ def run(det, records: Iterable[Record], args: argparse.Namespace, *, source: str
                 raise CLIError(f"cannot serve metrics on {args.metrics_addr}:"
                                f"{args.metrics_port}: {err.strerror or err}") from None
             say(f"serving metrics at {server.url}")
-        reporter = _Reporter(det, writer)
+        if args.explain < 0:
+            raise CLIError(f"--explain takes a number of fields >= 0, got {args.explain}")
+        if args.explain and not args.output:
+            raise CLIError("--explain adds a column to --output: give --output too")
+        reporter = _Reporter(det, writer, args.explain)
         try:
             replayed = replay(det, reporter.records(records), on_result=reporter,
                               progress=not args.quiet and sys.stderr.isatty(), total=total,
