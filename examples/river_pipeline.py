@@ -1,17 +1,19 @@
 """streamae inside a river pipeline, evaluated with river's own ROC-AUC.
 
 ``streamae.river.StreamAEDetector`` is a river ``AnomalyDetector``: it composes
-with river's preprocessing (``StandardScaler() | StreamAEDetector(...)``),
-with ``anomaly.QuantileFilter`` (turning scores into alarms) and with river's
-metrics. The stream is synthetic (``make_sensor_stream``: three operating
+with river's ``anomaly.QuantileFilter`` (turning scores into alarms), with
+pipelines and with river's metrics. The stream is synthetic (``make_sensor_stream``: three operating
 modes, correlated sensors, point and collective anomalies); each record is
 scored, then learned (prequential evaluation). river's HalfSpaceTrees runs
 side by side on the same records as a reference.
 
 The detector standardises its inputs itself, on its warm-up buffer, so it
-needs no scaler in front. An online ``StandardScaler`` keeps moving its
-statistics after the warm-up, so the trained model sees a shifting input;
-the script prints both so the cost is visible.
+needs no scaler in front. Do not write ``preprocessing.StandardScaler() |
+StreamAEDetector(...)`` out of habit: an online scaler keeps moving its
+statistics after the warm-up, which the trained model sees as drift (ROC-AUC
+about 0.6 instead of 0.9 on this stream), and the detector warns when its
+first records look like such a scaler's output. HalfSpaceTrees, on the other
+hand, needs its inputs in [0, 1], hence its ``MinMaxScaler``.
 
 Run it::
 
@@ -44,8 +46,6 @@ def main(argv=None) -> int:
     names = [f"sensor_{j}" for j in range(X.shape[1])]
 
     models = {
-        "StandardScaler | StreamAEDetector": preprocessing.StandardScaler() | StreamAEDetector(
-            warmup=args.warmup, epochs=args.epochs, n_clusters=3, seed=args.seed),
         "StreamAEDetector (scales on its warm-up)": StreamAEDetector(
             warmup=args.warmup, epochs=args.epochs, n_clusters=3, seed=args.seed),
         "MinMaxScaler | HalfSpaceTrees (river)": preprocessing.MinMaxScaler()
