@@ -14,7 +14,9 @@ Modules, one idea each (the README's *Architecture* section maps them):
 under the invalid policy), :mod:`streamae.schema`, :mod:`streamae.model` (the
 scoring model), :mod:`streamae.scorers`, :mod:`streamae.lifecycle`
 (warm-up, schedule, drift, retraining), :mod:`streamae.training`,
-:mod:`streamae.config`, :mod:`streamae.autoencoder` and :mod:`streamae.frozen`
+:mod:`streamae.batch` (batches under the same rule), :mod:`streamae.files`
+(atomic writes, careful .npz reading), :mod:`streamae.explain`, :mod:`streamae.replay`,
+:mod:`streamae.beam`, :mod:`streamae.config`, :mod:`streamae.autoencoder` and :mod:`streamae.frozen`
 (dense network, training, NumPy inference), :mod:`streamae.conv`
 (convolutional network for image streams), :mod:`streamae.centroids`,
 :mod:`streamae.threshold`, :mod:`streamae.guard`, :mod:`streamae.scaling`,

@@ -185,36 +185,22 @@ class StreamDetector:
     retraining = property(lambda self: self._life.retraining,
                           doc="True while a retrain runs.")
 
-    @property
-    def threshold(self) -> float | None:
-        model = self._life.model
-        return None if model is None else model.threshold.value
-
-    @property
-    def model_version(self) -> int:
-        model = self._life.model
-        return 0 if model is None else model.version
-
-    @property
-    def n_features(self) -> int | None:
-        schema = self._intake.schema
-        return None if schema is None else schema.n_features
-
-    @property
-    def feature_names(self) -> tuple[str, ...] | None:
-        schema = self._intake.schema
-        return None if schema is None else schema.names
-
-    @property
-    def n_clusters(self) -> int | None:
-        model = self._life.model
-        return None if model is None else model.centroids.n_clusters
-
-    @property
-    def centroids(self) -> np.ndarray | None:
-        """Copy of the current centroids, shape (n_clusters, latent_dim)."""
-        model = self._life.model
-        return None if model is None else model.centroids.centroids.copy()
+    threshold = property(lambda self: None if self._life.model is None
+                         else self._life.model.threshold.value, doc="The alarm threshold.")
+    model_version = property(lambda self: 0 if self._life.model is None
+                             else self._life.model.version,
+                             doc="Version of the serving model (0 while warming up).")
+    n_features = property(lambda self: None if self._intake.schema is None
+                          else self._intake.schema.n_features, doc="Features per record.")
+    feature_names = property(lambda self: None if self._intake.schema is None
+                             else self._intake.schema.names,
+                             doc="Field names (None for positional records).")
+    n_clusters = property(lambda self: None if self._life.model is None
+                          else self._life.model.centroids.n_clusters,
+                          doc="Number of centroids of the serving model.")
+    centroids = property(lambda self: None if self._life.model is None
+                         else self._life.model.centroids.centroids.copy(),
+                         doc="Copy of the current centroids, shape (n_clusters, latent_dim).")
 
     @property
     def retrain_log(self) -> list[dict]:
@@ -277,15 +263,10 @@ class StreamDetector:
     def explain_one(self, x: Any, top: int = 5):
         """Score one record and say which features contribute most (nothing changes).
 
-        Returns an :class:`~streamae.explain.Explanation`: the score, the flag,
-        the nearest cluster and the ``top`` features with signed contributions
-        (see :mod:`streamae.explain`); None for an invalid record skipped
-        under ``invalid="skip"``.
-
-        Raises
-        ------
-        NotReadyError
-            While the detector warms up (there is no model to explain yet).
+        Returns an :class:`~streamae.explain.Explanation` (score, flag, nearest
+        cluster, the ``top`` features with signed contributions; see
+        :mod:`streamae.explain`), or None for a record skipped as invalid.
+        Raises :class:`~streamae.NotReadyError` while the detector warms up.
         """
         from .explain import explain
 
@@ -349,13 +330,8 @@ class StreamDetector:
 
     # -- retraining ---------------------------------------------------------------
     def retrain(self, wait: bool = True) -> None:
-        """Retrain now on the retrain window (trigger ``"manual"``).
-
-        Raises
-        ------
-        NotReadyError
-            While the detector warms up, or when it keeps no retrain window.
-        """
+        """Retrain now on the retrain window (trigger ``"manual"``); raises
+        :class:`~streamae.NotReadyError` while warming up or without a window."""
         with self._lock:
             self._life.request("manual")
         self._life.start_due()
@@ -396,12 +372,9 @@ class StreamDetector:
                    metrics: bool = True, trainer: Trainer | None = None) -> "StreamDetector":
         """Rebuild a detector from :meth:`state`; it continues the stream exactly.
 
-        Raises
-        ------
-        ValueError
-            When the state is not a streamae detector state, or holds values
-            no detector can have (NaN weights, a negative threshold, arrays
-            whose shapes disagree).
+        Raises ``ValueError`` for a state that is not a detector's, or holds
+        values no detector can have (NaN weights, a negative threshold, arrays
+        whose shapes disagree).
         """
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError("not a streamae detector state (no 'format': "
@@ -435,11 +408,8 @@ class StreamDetector:
     def load(cls, path, *, name: str | None = None, metrics: bool = True) -> "StreamDetector":
         """Load a detector written by :meth:`save`; it continues the stream exactly.
 
-        Raises
-        ------
-        ModelFileError
-            When the file is missing, corrupt, foreign, too new, or holds
-            values no detector can have.
+        Raises :class:`~streamae.ModelFileError` when the file is missing,
+        corrupt, foreign, too new, or holds values no detector can have.
         """
         from .persistence import load_state
         state = load_state(path)
