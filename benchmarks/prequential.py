@@ -4,7 +4,8 @@ For each record, in stream order:
 
 - the first ``warmup`` records are learned only (``learn_one``) and not scored;
 - every later record is scored, then learned (``process_one``: streamae's own
-  ``process_one``, PySAD's ``fit_score_partial``, score-then-learn for river).
+  ``process_one`` through :func:`streamae.replay.replay`, PySAD's
+  ``fit_score_partial``, score-then-learn for river).
   A ``static`` detector (scikit-learn's IsolationForest, fitted on the warm-up)
   only scores; its scores do not depend on order, so they are computed with
   ``score_many`` in batches of 256.
@@ -42,8 +43,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from benchmarks.peers import (PEER_NAMES, STREAMAE_PEERS, PeerUnavailable, default_peers,
-                             make_detector)
+from benchmarks.peers import (PEER_NAMES, STREAMAE_PEERS, PeerUnavailable, StreamaePeer,
+                             default_peers, make_detector)
+from streamae.replay import ReplaySummary, replay
 
 __all__ = [
     "RESULTS_DIR",
@@ -186,6 +188,16 @@ def _run_peer(peer, rec: dict[str, Any], X: np.ndarray, y: np.ndarray, warmup: i
             if time_budget is not None and time.perf_counter() - t0 > time_budget:
                 timed_out_at = start + BATCH
                 break
+    elif isinstance(peer, StreamaePeer):
+        # streamae's own replay loop (the one its CLI and ingest example use).
+        def over_budget(summary: ReplaySummary) -> bool:
+            return time_budget is not None and time.perf_counter() - t0 > time_budget
+
+        done = replay(peer.detector, scored, progress=over_budget, progress_every=64,
+                      wait=False)
+        scores[:done.n_records] = done.scores
+        if done.stopped:
+            timed_out_at = done.n_records
     else:
         process = peer.process_one
         for i, x in enumerate(scored):

@@ -4,11 +4,16 @@ A small HTTP server (the standard library's ``ThreadingHTTPServer``):
 
 ``POST /records``
     A JSON object (one record) or a JSON list of objects. Each record is
-    scored, then learned (``process_one``); the answer is the result as JSON
-    (``{"score": ..., "is_anomaly": ..., "ready": ..., "cluster": ...,
-    "model_version": ..., "valid": ...}``), or ``{"results": [...]}`` for a list.
-    Bad records do not fail the request: the detector runs with
-    ``invalid="skip"``, counts them by reason and answers ``"valid": false``.
+    scored, then learned (``process_one``, through :func:`streamae.replay.replay`);
+    the answer is the result as JSON (``{"score": ..., "is_anomaly": ...,
+    "ready": ..., "cluster": ..., "model_version": ..., "valid": ...,
+    "reason": ...}``), or ``{"results": [...]}`` for a list. Every request is
+    answered. With ``--invalid skip`` (the default) a bad record does not fail
+    the request: the detector counts it by reason and answers
+    ``{"valid": false, "reason": "nan", "score": null, ...}``. With
+    ``--invalid raise`` the request is refused with HTTP 400 and a JSON error
+    naming the record, the field and the reason (records of a list before the
+    bad one were processed).
 ``GET /metrics``
     The detector's Prometheus metrics, for a Prometheus scrape job.
 ``GET /healthz``
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import threading
 import time
@@ -41,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streamae import StreamDetector
+from streamae.replay import ReplayError, replay
 
 logger = logging.getLogger("ingest_service")
 
@@ -48,10 +55,23 @@ MAX_BODY = 10 * 1024 * 1024  # bytes; larger requests get 413
 
 
 def result_json(result) -> dict:
-    """A :class:`streamae.ScoreResult` as a JSON-ready dict."""
-    return {"score": result.score, "is_anomaly": result.is_anomaly, "ready": result.ready,
+    """A :class:`streamae.ScoreResult` as a JSON-ready dict (a NaN score as null)."""
+    score = result.score if math.isfinite(result.score) else None
+    return {"score": score, "is_anomaly": result.is_anomaly, "ready": result.ready,
             "cluster": result.cluster, "model_version": result.model_version,
-            "valid": result.valid}
+            "valid": result.valid, "reason": result.reason}
+
+
+def process_records(detector: StreamDetector, records: list) -> list[dict]:
+    """Score, then learn, the records in order; their results as JSON-ready dicts.
+
+    Raises :class:`streamae.replay.ReplayError` for a record refused under
+    ``invalid="raise"``.
+    """
+    results: list[dict] = []
+    replay(detector, records, on_result=lambda row: results.append(result_json(row.result)),
+           keep=False, wait=False)
+    return results
 
 
 class IngestService:
@@ -60,8 +80,9 @@ class IngestService:
     Parameters
     ----------
     detector : StreamDetector
-        The detector; it should use ``invalid="skip"`` so a bad record is
-        answered, not raised.
+        The detector. With ``invalid="skip"`` a bad record is answered with
+        ``"valid": false`` and its reason; with ``"raise"`` the request gets a
+        400 naming the field. Either way every request is answered.
     port : int, default=0
         TCP port; 0 picks a free one.
     addr : str, default="127.0.0.1"
@@ -106,7 +127,11 @@ class IngestService:
                 if self.path != "/records":
                     self._json(404, {"error": f"no such path {self.path!r}; POST to /records"})
                     return
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    self._json(400, {"error": "Content-Length is not a number"})
+                    return
                 if length > MAX_BODY:
                     self._json(413, {"error": f"body of {length} bytes is over {MAX_BODY}"})
                     return
@@ -115,17 +140,25 @@ class IngestService:
                 except json.JSONDecodeError as err:
                     self._json(400, {"error": f"body is not valid JSON: {err.msg}"})
                     return
-                if isinstance(payload, dict):
-                    with service._order_lock:
-                        result = result_json(service.detector.process_one(payload))
-                    self._json(200, result)
-                elif isinstance(payload, list):
-                    with service._order_lock:
-                        results = [result_json(service.detector.process_one(r)) for r in payload]
-                    self._json(200, {"results": results})
-                else:
+                if not isinstance(payload, (dict, list)):
                     self._json(400, {"error": "expected a JSON object (one record) or a list "
                                               f"of objects, got {type(payload).__name__}"})
+                    return
+                records = [payload] if isinstance(payload, dict) else payload
+                try:
+                    with service._order_lock:
+                        results = process_records(service.detector, records)
+                except ReplayError as err:  # a record refused under invalid="raise"
+                    where = "" if isinstance(payload, dict) else f"record {err.index}: "
+                    self._json(400, {"error": where + str(err.error), "index": err.index,
+                                     "field": err.field, "reason": err.reason})
+                    return
+                except Exception as err:  # answer, never drop the connection
+                    logger.exception("POST /records failed")
+                    self._json(500, {"error": f"{type(err).__name__}: {err}"})
+                    return
+                self._json(200, results[0] if isinstance(payload, dict)
+                           else {"results": results})
 
         self._server = ThreadingHTTPServer((addr, port), Handler)
         self._server.daemon_threads = True
@@ -212,7 +245,7 @@ def self_test(args) -> int:
         "streamae_model_version": (metric("streamae_model_version"),
                                    float(detector.model_version)),
     }
-    ok = not bad["valid"]
+    ok = not bad["valid"] and bad["reason"] == "non_numeric" and bad["score"] is None
     print("  scraped /metrics:")
     for name, (got, expected) in checks.items():
         good = got == expected
@@ -228,6 +261,9 @@ def main(argv=None) -> int:
     parser.add_argument("--addr", default="127.0.0.1", help="address to bind")
     parser.add_argument("--warmup", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--invalid", choices=("skip", "raise"), default="skip",
+                        help="bad records: answer valid=false (skip, default) or refuse the "
+                             "request with HTTP 400 (raise)")
     parser.add_argument("--self-test", action="store_true",
                         help="serve on a free port, replay a synthetic stream to it, exit")
     parser.add_argument("--records", type=int, default=1200, help="self-test stream length")
@@ -237,7 +273,7 @@ def main(argv=None) -> int:
     if args.self_test:
         return self_test(args)
     detector = StreamDetector(name="ingest", warmup=args.warmup, epochs=args.epochs,
-                              invalid="skip")
+                              invalid=args.invalid)
     service = IngestService(detector, port=args.port, addr=args.addr)
     logger.info("listening on %s (POST /records, GET /metrics, GET /healthz)", service.url)
     try:

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from .config import DetectorConfig
-from .errors import INVALID_REASONS, InvalidRecordError, ModelFileError
+from .errors import INVALID_REASONS, ModelFileError, NotReadyError
 from .lifecycle import Lifecycle
 from .recorder import MetricsRecorder, NullRecorder
 from .intake import RecordIntake
@@ -273,6 +273,31 @@ class StreamDetector:
             if model is not None and valid.any():
                 scores[valid] = model.score_many(M[valid])[0]
         return scores
+
+    def explain_one(self, x: Any, top: int = 5):
+        """Score one record and say which features contribute most (nothing changes).
+
+        Returns an :class:`~streamae.explain.Explanation`: the score, the flag,
+        the nearest cluster and the ``top`` features with signed contributions
+        (see :mod:`streamae.explain`); None for an invalid record skipped
+        under ``invalid="skip"``.
+
+        Raises
+        ------
+        NotReadyError
+            While the detector warms up (there is no model to explain yet).
+        """
+        from .explain import explain
+
+        vec, _ = self._intake.one(x)
+        if vec is None:
+            return None
+        with self._lock:
+            model = self._life.model
+            if model is None:
+                raise NotReadyError(f"the detector is still warming up ({self.n_seen} of "
+                                    f"{self._config.warmup} records); nothing to explain yet")
+            return explain(model, vec, self.feature_names, top)
 
     # -- learning -----------------------------------------------------------------
     def _learn(self, vec: np.ndarray):

@@ -3,7 +3,9 @@
 Each detector owns a :class:`prometheus_client.CollectorRegistry`, never the
 global one, so two detectors in one process never collide. Every metric
 carries a ``detector`` label with the detector's name, so several detectors
-can be served from one endpoint (:func:`serve_metrics`).
+can be served from one endpoint (:func:`serve_metrics`) as long as their names
+differ; :func:`serve_metrics` refuses duplicates rather than serve colliding
+series.
 
 Metric names follow Prometheus conventions: the ``streamae_`` namespace, base
 units (seconds), counters ending in ``_total``, bounded label values.
@@ -91,13 +93,19 @@ class DetectorMetrics:
         self.retrain_running = gauge("retrain_in_progress", "1 while a retrain runs.")
 
 
-class _MergedCollector:
-    """Collects several registries into one exposition, merging same-named families."""
+class _MergedRegistry:
+    """Several registries exposed as one, merging same-named families.
 
-    def __init__(self, registries: Iterable[CollectorRegistry]):
+    ``prometheus_client``'s exposition calls ``collect()``, and
+    ``restricted_registry(names)`` for a filtered scrape (``/metrics?name[]=...``);
+    the filter is delegated to each source registry, so a filtered scrape of the
+    merged endpoint answers what each registry would answer on its own.
+    """
+
+    def __init__(self, registries: Iterable):
         self.registries = list(registries)
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         families: dict[str, Metric] = {}
         for reg in self.registries:
             for fam in reg.collect():
@@ -107,6 +115,52 @@ class _MergedCollector:
                     families[fam.name] = merged
                 merged.samples.extend(fam.samples)
         return list(families.values())
+
+    def restricted_registry(self, names: Iterable[str]) -> "_MergedRegistry":
+        names = list(names)
+        return _MergedRegistry(reg.restricted_registry(names) for reg in self.registries)
+
+
+def _series(registry: CollectorRegistry) -> tuple[set[str], set[tuple]]:
+    """The ``detector`` label values and the series (name, labels) a registry exposes."""
+    detectors, series = set(), set()
+    for fam in registry.collect():
+        for s in fam.samples:
+            series.add((s.name, tuple(sorted(s.labels.items()))))
+            if s.name.startswith("streamae_") and "detector" in s.labels:
+                detectors.add(s.labels["detector"])
+    return detectors, series
+
+
+def _refuse_collisions(registries: list[CollectorRegistry]) -> None:
+    """Raise ValueError when two sources would expose the same series."""
+    seen_detectors: dict[str, int] = {}
+    seen_series: dict[tuple, int] = {}
+    for i, reg in enumerate(registries):
+        if any(reg is other for other in registries[:i]):
+            raise ValueError(f"serve_metrics got the same detector or registry twice "
+                             f"(arguments {registries.index(reg) + 1} and {i + 1}); "
+                             "pass each once")
+        detectors, series = _series(reg)
+        for name in sorted(detectors):
+            if name in seen_detectors:
+                raise ValueError(
+                    f"serve_metrics got two detectors named {name!r} (arguments "
+                    f"{seen_detectors[name] + 1} and {i + 1}); their series would collide "
+                    f"in one exposition (streamae_records_processed_total{{detector="
+                    f"\"{name}\"}} twice). Give each detector a distinct name: "
+                    "StreamDetector(name=...) or StreamDetector.load(path, name=...)")
+            seen_detectors[name] = i
+        clash = sorted(k for k in series if k in seen_series)
+        if clash:
+            shown = ", ".join(n + "{" + ",".join(f"{k}={v!r}" for k, v in lbl) + "}"
+                              for n, lbl in clash[:3])
+            raise ValueError(
+                f"serve_metrics: arguments {seen_series[clash[0]] + 1} and {i + 1} expose "
+                f"the same {len(clash)} series (e.g. {shown}); serve them on separate "
+                "endpoints or give their series distinct labels")
+        for k in series:
+            seen_series[k] = i
 
 
 class MetricsServer:
@@ -151,6 +205,39 @@ def serve_metrics(*sources, port: int = 0, addr: str = "127.0.0.1") -> MetricsSe
     -------
     MetricsServer
         With ``.url``, ``.port`` and ``.close()``; usable as a context manager.
+
+    Raises
+    ------
+    ValueError
+        When two sources would expose the same series: two detectors with the
+        same name (two unnamed detectors are both ``"default"``; a detector
+        loaded from a file keeps the saved detector's name), or one source
+        passed twice. Name detectors apart with ``StreamDetector(name=...)`` or
+        ``StreamDetector.load(path, name=...)``.
+    TypeError
+        When a source is neither a detector with metrics nor a registry.
+
+    Notes
+    -----
+    The endpoint answers Prometheus' filtered scrapes too:
+    ``/metrics?name[]=streamae_records_processed_total`` returns only that
+    series, as a plain ``prometheus_client`` registry does.
+
+    Examples
+    --------
+    >>> import urllib.request
+    >>> from streamae import StreamDetector
+    >>> pump, fan = StreamDetector(name="pump"), StreamDetector(name="fan")
+    >>> pump.learn_one([1.0, 2.0])
+    >>> with serve_metrics(pump, fan) as server:
+    ...     url = server.url + "?name[]=streamae_records_processed_total"
+    ...     print(urllib.request.urlopen(url).read().decode().splitlines()[-2:])
+    ['streamae_records_processed_total{detector="pump"} 1.0',
+     'streamae_records_processed_total{detector="fan"} 0.0']
+    >>> serve_metrics(StreamDetector(), StreamDetector())
+    Traceback (most recent call last):
+    ...
+    ValueError: serve_metrics got two detectors named 'default' ...
     """
     registries = []
     for src in sources:
@@ -161,7 +248,6 @@ def serve_metrics(*sources, port: int = 0, addr: str = "127.0.0.1") -> MetricsSe
         registries.append(reg)
     if not registries:
         raise ValueError("serve_metrics needs at least one detector or registry")
-    combined = CollectorRegistry(auto_describe=False)
-    combined.register(_MergedCollector(registries))
-    server, thread = start_http_server(port, addr=addr, registry=combined)
+    _refuse_collisions(registries)
+    server, thread = start_http_server(port, addr=addr, registry=_MergedRegistry(registries))
     return MetricsServer(server, thread, addr)

@@ -11,10 +11,15 @@ archive, and back:
   array is replaced by ``{"__array__": "<member>"}``;
 - the header carries a magic string and the format version.
 
-Files are read with ``allow_pickle=False``, so loading a file never executes
-code. Writes go to a temporary file in the same folder, are flushed and
-fsync'ed, then renamed over the target: a crash mid-save leaves the previous
-file whole. Files of format 1 (streamae 0.1) are read too.
+Files are read with :class:`streamae.files.NpzReader`: no pickle is ever
+loaded, and every member's declared shape and dtype is checked before its
+data is read, against a bound the file's own configuration implies (a member
+larger than any detector of that configuration can hold is refused without
+being allocated); every failure is a :class:`~streamae.ModelFileError`.
+Writes are atomic (:func:`streamae.files.atomic_write_bytes`): a crash
+mid-save leaves the previous file whole, and the next save removes the
+temporary file a killed save left. Files of format 1 (streamae 0.1) are read
+too.
 
 Examples
 --------
@@ -32,47 +37,20 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .config import DetectorConfig
 from .errors import ModelFileError
+from .files import NpzReader, atomic_write_bytes
 
 __all__ = ["FORMAT_VERSION", "atomic_write_bytes", "load_state", "save_state"]
 
 FORMAT_VERSION = 2
 MAGIC = "streamae-detector"
 _ARRAY = "__array__"
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
 
 
 # -- the state as a header and arrays ---------------------------------------------------
@@ -117,32 +95,71 @@ def save_state(state: dict[str, Any], path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+#: Bound of the JSON header member (config, counters, logs).
+MAX_HEADER_BYTES = 64 << 20
+
+
+def _member_bound(header: dict) -> int:
+    """The most bytes one array of a detector of this file's configuration can hold."""
+    if header.get("format_version") == 1:
+        config, schema = header.get("config"), header.get("schema")
+    else:
+        state = header.get("state") or {}
+        config, schema = state.get("config"), state.get("schema")
+    cfg = DetectorConfig(**(config or {}))  # a state that is not a detector's: the defaults
+    n_features = int(schema["n_features"]) if schema else 0
+    widths = [n_features, cfg.latent_dim or 32, 256, *(cfg.hidden or ())]
+    if cfg.image_shape is not None:
+        widths.append(2048)  # the flattened convolution features of an image code
+    records = 8 * max(n_features, 1) * (max(cfg.warmup, cfg.retrain_window) + 16)
+    weights = 4 * max(widths) ** 2
+    scores = 8 * (3 * cfg.threshold_window + 10_000 + cfg.warmup + 16)
+    return max(records, weights, scores, 1 << 20)
+
+
 def _read(path: Path) -> tuple[dict, dict]:
     if not path.exists():
         raise ModelFileError(f"no detector file at {path}; check the path, or save one first "
                              "with StreamDetector.save")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
-        raise ModelFileError(f"{path} is not a readable streamae detector file (truncated or "
-                             f"corrupt: {err}); load an earlier save") from None
-    except ValueError as err:
-        raise ModelFileError(f"{path} is not a streamae detector file ({err}); streamae files "
-                             "never hold pickled objects and are never unpickled") from None
-    if "header" not in arrays:
-        raise ModelFileError(f"{path} is a NumPy archive but not a streamae detector file "
-                             "(no header)")
-    try:
-        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{path} has a corrupt header: {err}") from None
-    if not isinstance(header, dict) or header.get("magic") != MAGIC:
-        raise ModelFileError(f"{path} is not a streamae detector file (wrong magic)")
-    version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(f"{path} has format version {version}, newer than this streamae "
-                             f"reads ({FORMAT_VERSION}); upgrade streamae to load it")
+        return _read_members(path)
+    except ModelFileError as err:
+        if getattr(err, "from_streamae", False):
+            raise
+        raise ModelFileError(f"{err}; the file is truncated or corrupt, or not a streamae "
+                             "detector file (streamae files never hold pickled objects and "
+                             "are never unpickled); load an earlier save") from None
+
+
+def _refuse(message: str) -> ModelFileError:
+    err = ModelFileError(message)
+    err.from_streamae = True
+    return err
+
+
+def _read_members(path: Path) -> tuple[dict, dict]:
+    with NpzReader(path) as npz:
+        if "header" not in npz.names:
+            raise _refuse(f"{path} is a NumPy archive but not a streamae detector file "
+                          "(no header)")
+        try:
+            header = json.loads(npz.read("header", max_bytes=MAX_HEADER_BYTES)
+                                .tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _refuse(f"{path} has a corrupt header: {err}") from None
+        if not isinstance(header, dict) or header.get("magic") != MAGIC:
+            raise _refuse(f"{path} is not a streamae detector file (wrong magic)")
+        version = header.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise _refuse(f"{path} has format version {version}, newer than this streamae "
+                          f"reads ({FORMAT_VERSION}); upgrade streamae to load it")
+        try:
+            bound = _member_bound(header)
+        except Exception as err:
+            raise _refuse(f"{path} has a header without a usable configuration "
+                          f"({type(err).__name__}: {err})") from None
+        arrays = {name: npz.read(name, max_bytes=bound) for name in npz.names
+                  if name != "header"}
     return header, arrays
 
 

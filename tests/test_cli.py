@@ -107,15 +107,19 @@ def test_replay_labelled_csv_end_to_end(tmp_path, sensor):
 
     rows = read_output(out)
     assert len(rows) == len(X)
-    assert list(rows[0]) == ["row", "line", "score", "is_anomaly", "ready", "cluster",
-                             "model_version", "valid", "reason", "label", "timestamp"]
+    assert list(rows[0]) == ["row", "line", "score", "is_anomaly", "threshold", "ready",
+                             "cluster", "model_version", "valid", "reason", "label",
+                             "timestamp"]
     assert [int(r["row"]) for r in rows] == list(range(1, len(X) + 1))
     assert [int(r["line"]) for r in rows] == list(range(2, len(X) + 2))  # line 1: header
     assert [int(r["label"]) for r in rows] == y.tolist()
     assert rows[0]["timestamp"] == "2024-01-01T00:00:00"
     ready = [r["ready"] == "True" for r in rows]
     assert ready == [False] * 200 + [True] * 400
-    assert all(float(r["score"]) == 0.0 for r in rows[:200])
+    assert all(float(r["score"]) == 0.0 and r["threshold"] == "" for r in rows[:200])
+    # each flag is the score against the threshold written next to it
+    assert all((r["is_anomaly"] == "True") == (float(r["score"]) > float(r["threshold"]))
+               for r in rows[200:])
     assert all(r["valid"] == "True" and r["reason"] == "" for r in rows)
     assert {r["model_version"] for r in rows[200:]} == {"1"}
     assert all(0 <= int(r["cluster"]) < 3 for r in rows[200:])
@@ -218,12 +222,13 @@ def test_replay_jsonl_from_stdin_skips_bad_rows_and_serves_metrics(tmp_path, sma
     bad_line = {i: lines[i + sorted(STDIN_BAD).index(i)] for i in STDIN_BAD}
     assert invalid == {bad_line[100]: "non_numeric", bad_line[120]: "nan",
                        bad_line[140]: "missing", bad_line[160]: "shape", bad_line[180]: "shape"}
-    for line in invalid:
-        assert f"line {line}: skipped invalid record" in stderr
-    assert "record field 's0' is 'abc' (str)" in stderr
-    # a skipped record has no score (NaN), never the most normal score 0.0
-    assert all((r["score"] in (None, 0.0) or r["score"] != r["score"])
-               and r["is_anomaly"] is False for r in rows if not r["valid"])
+    for line, reason in invalid.items():
+        assert f"line {line}: skipped invalid record ({reason})" in stderr
+    assert f"line {bad_line[180]}: skipped invalid record (shape): expected a JSON object, " \
+           "got list" in stderr
+    # a skipped record has no score (null), not the most normal one
+    assert all(r["score"] is None and r["threshold"] is None and r["is_anomaly"] is False
+               for r in rows if not r["valid"])
     assert summary_line(stdout, "records") == (
         f"{len(rows)} ({len(X)} valid, 5 invalid: missing=1, nan=1, non_numeric=1, shape=2)")
     assert "ROC-AUC" not in stdout  # no label column
@@ -495,3 +500,134 @@ def test_help_and_version(capsys):
         assert flag in text, flag
     assert main([]) == 2
     assert "required: COMMAND" in capsys.readouterr().err
+
+
+# -- a real sensor file: delimiter, label-like columns, short files, stdout -----------------
+def write_sensor_semicolon(path: Path, X, y, *, delimiter=";") -> Path:
+    """Like a SKAB file: ``;``-separated, a datetime column, two label columns."""
+    changepoint = np.zeros(len(y), dtype=int)
+    changepoint[::97] = 1
+    header = ["datetime", *SENSORS[:X.shape[1]], "anomaly", "changepoint"]
+    lines = [delimiter.join(header)]
+    for i, (x, label) in enumerate(zip(X, y)):
+        lines.append(delimiter.join([f"2020-03-09 10:{i // 60 % 60:02d}:{i % 60:02d}",
+                                     *map(repr, map(float, x)), str(int(label)),
+                                     str(changepoint[i])]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab",
+                                                                  "pipe"])
+def test_delimiter_is_sniffed(delimiter):
+    from streamae.cli.sources import sniff_delimiter
+
+    lines = [delimiter.join(["time", "a b", "c"]) + "\n",
+             delimiter.join(["2020-03-09 10:00:00", "1.5", "0"]) + "\n",
+             delimiter.join(["2020-03-09 10:00:01", "2.5", "1"]) + "\n"]
+    assert sniff_delimiter(lines) == delimiter
+
+
+def test_semicolon_file_with_two_label_columns(tmp_path, small, capsys):
+    path = write_sensor_semicolon(tmp_path / "skab.csv", *small)
+    summary = tmp_path / "s.json"
+    assert main(["replay", str(path), *TINY, "--label-column", "anomaly",
+                 "--summary-json", str(summary)]) == 0
+    err = capsys.readouterr().err
+    assert "CSV delimiter ';' (guessed; set it with --delimiter)" in err
+    assert "not used as features: datetime" in err
+    assert "5 features: s0, s1, s2, s3, changepoint" in err
+    assert "column 'changepoint' is used as a feature but looks like a label (its name); " \
+           "leave it out with --ignore-columns changepoint" in err
+    assert json.loads(summary.read_text())["n_labelled_scored"] == 300 - 64
+
+    assert main(["replay", str(path), *TINY, "--label-column", "anomaly", "-q",
+                 "--ignore-columns", "changepoint"]) == 0
+    err = capsys.readouterr().err
+    assert "looks like a label" not in err
+
+
+def test_zero_one_column_is_warned_without_a_label_column(tmp_path, small, capsys):
+    X, y = small
+    path = tmp_path / "valve.csv"
+    rows = ["s0,s1,valve"] + [f"{a},{b},{int(t)}" for (a, b), t in zip(X[:, :2], y)]
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["replay", str(path), *TINY, "-q"]) == 0
+    assert "column 'valve' is used as a feature; if it holds the ground truth, pass " \
+           "--label-column valve, or leave it out with --ignore-columns valve (it looks like " \
+           "a label: only 0/1 values)" in capsys.readouterr().err
+
+
+def test_no_numeric_columns_suggests_the_delimiter(tmp_path, small, capsys):
+    path = write_sensor_semicolon(tmp_path / "skab.csv", *small)
+    assert main(["replay", str(path), "--delimiter", ","]) == 2
+    err = capsys.readouterr().err
+    assert "no numeric feature columns found" in err
+    assert "set the delimiter with --delimiter if the columns are not split right (read " \
+           "with ',')" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ignore-columns", "s0,nope"], "unknown column(s) in --ignore-columns: 'nope'"),
+    (["--ignore-columns", "s0", "--features", "s0,s1"],
+     "column 's0' is in both --features and --ignore-columns"),
+], ids=["unknown", "both"])
+def test_ignore_columns_errors(small_csv, capsys, args, message):
+    assert main(["replay", str(small_csv), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_warmup_longer_than_the_file_says_what_to_pass(small_csv, capsys):
+    assert main(["replay", str(small_csv), "--warmup", "500", "--epochs", "2", "-q",
+                 "--label-column", "label"]) == 0
+    out, err = capsys.readouterr()
+    advice = ("the warm-up (500 records) is longer than the 300 valid records of the stream, "
+              "so no record was scored; pass --warmup 150 (at most 299) to score the rest")
+    assert advice in err
+    assert summary_line(out, "scored after warm-up") == f"0 (warm-up 500: {advice})"
+
+
+def test_output_to_stdout_moves_the_summary_to_stderr(small_csv, capsys):
+    assert main(["replay", str(small_csv), *TINY, "-q", "--label-column", "label",
+                 "--output", "-"]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 300 and rows[0]["threshold"] == ""
+    assert float(rows[-1]["threshold"]) > 0
+    assert "streamae replay:" in err and "scores written to" not in err
+    assert main(["replay", str(small_csv), *TINY, "-q", "--output", "-",
+                 "--output-format", "jsonl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 300 and json.loads(lines[-1])["row"] == 300
+
+
+def test_the_first_training_is_announced(small_csv, capsys):
+    assert main(["replay", str(small_csv), *TINY, "--label-column", "label"]) == 0
+    err = capsys.readouterr().err
+    start = err.index("training the first model on 64 records (5 epochs)")
+    assert start < err.index("training model v1: epoch 5/5") < err.index("first model trained")
+
+
+def huge_int_stream(X, at: int) -> str:
+    lines = [json.dumps(dict(zip(SENSORS, map(float, x)))) for x in X]
+    lines[at] = '{"s0": 1' + "0" * 400 + ', "s1": 0.5, "s2": 0.1, "s3": 0.2}'
+    return "\n".join(lines) + "\n"
+
+
+def test_huge_integer_is_an_overflow_record(tmp_path, small, capsys):
+    path = tmp_path / "huge.jsonl"
+    path.write_text(huge_int_stream(small[0], 100))
+    out, summary = tmp_path / "o.jsonl", tmp_path / "s.json"
+    assert main(["replay", str(path), *TINY, "-q", "--invalid", "skip", "--output", str(out),
+                 "--summary-json", str(summary)]) == 0
+    assert "line 101: skipped invalid record (overflow): record field 's0' is an integer of " \
+           "401 digits, too large for a float" in capsys.readouterr().err
+    s = json.loads(summary.read_text())
+    assert (s["records"], s["invalid"], s["invalid_by_reason"]) == (300, 1, {"overflow": 1})
+    row = read_output(out)[100]
+    assert (row["valid"], row["reason"], row["score"]) == (False, "overflow", None)
+
+    assert main(["replay", str(path), *TINY, "-q"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "streamae replay: error: line 101: record field 's0' is an integer of 401 digits, "
+        "too large for a float; expected a finite number")

@@ -7,6 +7,7 @@ file stays fast; the defaults of the scripts are what a user runs.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import runpy
@@ -98,3 +99,91 @@ def test_drift_retraining():
     assert re.search(r"retrain: trigger=schedule\s+outcome=\w+\s+at record\s+450", out), out
     assert len(re.findall(r"before drift\s+ROC-AUC \d\.\d+", out)) == 3
     assert len(re.findall(r"after drift\s+ROC-AUC \d\.\d+", out)) == 3
+
+
+# -- the ingest service in this process: every request is answered ------------------------
+def _detector_handles_huge_integers() -> bool:
+    from streamae import StreamDetector
+
+    try:
+        StreamDetector(warmup=16, invalid="skip").process_one({"a": 10 ** 400, "b": 0.5})
+    except OverflowError:
+        return False
+    return True
+
+
+def _post(url: str, body: bytes, headers: dict | None = None):
+    """POST raw bytes; the status and decoded JSON answer, errors included."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def ingest():
+    return runpy.run_path(str(EXAMPLES / "ingest_service.py"), run_name="example")
+
+
+def _service(ingest, invalid: str):
+    from streamae import StreamDetector
+
+    det = StreamDetector(warmup=16, epochs=2, n_clusters=2, invalid=invalid, seed=0,
+                         name=f"ingest-{invalid}")
+    return ingest["IngestService"](det).start()
+
+
+GOOD = {"temp": 21.5, "rpm": 930.0, "load": 0.4}
+HUGE = b'{"temp": 1' + b"0" * 400 + b', "rpm": 930.0, "load": 0.5}'
+
+
+def test_ingest_skip_answers_valid_false_with_the_reason(ingest):
+    service = _service(ingest, "skip")
+    try:
+        url = service.url + "/records"
+        status, answer = _post(url, json.dumps(GOOD).encode())
+        assert status == 200 and answer["valid"] and answer["reason"] is None
+        status, answer = _post(url, json.dumps({**GOOD, "temp": "n/a"}).encode())
+        assert status == 200
+        assert (answer["valid"], answer["reason"], answer["score"]) == (False, "non_numeric",
+                                                                       None)
+        status, answer = _post(url, json.dumps([GOOD, {**GOOD, "rpm": None}]).encode())
+        assert status == 200
+        assert [r["reason"] for r in answer["results"]] == [None, "missing"]
+        status, answer = _post(url, b"{}", {"Content-Length": "x"})
+        assert status == 400 and "Content-Length" in answer["error"]
+        status, answer = _post(url, HUGE)
+        assert status in (200, 500) and answer  # answered, never dropped
+        if _detector_handles_huge_integers():
+            assert status == 200
+            assert (answer["valid"], answer["reason"]) == (False, "overflow")
+        assert service.detector.n_seen == 2
+    finally:
+        service.close()
+
+
+def test_ingest_raise_refuses_with_400_naming_the_field(ingest):
+    service = _service(ingest, "raise")
+    try:
+        url = service.url + "/records"
+        status, answer = _post(url, json.dumps(GOOD).encode())
+        assert status == 200 and answer["valid"]
+        status, answer = _post(url, json.dumps({**GOOD, "load": "high"}).encode())
+        assert status == 400
+        assert (answer["field"], answer["reason"]) == ("load", "non_numeric")
+        assert "record field 'load'" in answer["error"]
+        status, answer = _post(url, json.dumps([GOOD, GOOD, {"temp": 1.0}]).encode())
+        assert status == 400 and answer["index"] == 2 and answer["reason"] == "missing"
+        assert answer["error"].startswith("record 2: ")
+        if _detector_handles_huge_integers():
+            status, answer = _post(url, HUGE)
+            assert status == 400 and (answer["field"], answer["reason"]) == ("temp", "overflow")
+    finally:
+        service.close()

@@ -218,3 +218,103 @@ def test_out_of_range_records_are_counted():
     count = det.registry.get_sample_value("streamae_out_of_range_records_total",
                                           {"detector": "guarded"})
     assert count >= 2
+
+
+def scrape_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200
+        return resp.read().decode("utf-8")
+
+
+def test_two_unnamed_detectors_are_refused():
+    a, b = StreamDetector(**FAST), StreamDetector(**FAST)  # both named "default"
+    with pytest.raises(ValueError, match=r"two detectors named 'default' \(arguments 1 and 2\)"
+                                         r".*StreamDetector\(name=\.\.\.\).*"
+                                         r"StreamDetector\.load\(path, name=\.\.\.\)"):
+        serve_metrics(a, b)
+    with pytest.raises(ValueError, match="named 'default'"):
+        serve_metrics(a.registry, b)  # registries are checked like detectors
+
+
+def test_a_loaded_copy_must_be_renamed(stream, tmp_path):
+    det = StreamDetector(name="pump", **FAST)
+    replay(det, stream[:WARMUP + 10])
+    det.save(tmp_path / "pump.npz")
+    copy = StreamDetector.load(tmp_path / "pump.npz")
+    assert copy.name == "pump"
+    with pytest.raises(ValueError, match="two detectors named 'pump'"):
+        serve_metrics(det, copy)
+    renamed = StreamDetector.load(tmp_path / "pump.npz", name="pump-replica")
+    replay(renamed, stream[WARMUP + 10:WARMUP + 15])
+    with serve_metrics(det, renamed) as server:
+        fams = scrape(server.url)
+    total = "streamae_records_processed_total"
+    assert value(fams, "streamae_records_processed", total, detector="pump") == WARMUP + 10
+    # a loaded detector's counters count this process's records, like any Prometheus counter
+    assert value(fams, "streamae_records_processed", total, detector="pump-replica") == 5
+    assert value(fams, "streamae_model_version", detector="pump-replica") == 1
+
+
+def test_the_same_source_twice_is_refused():
+    det = StreamDetector(name="once", **FAST)
+    with pytest.raises(ValueError, match=r"same detector or registry twice.*pass each once"):
+        serve_metrics(det, det)
+    with pytest.raises(ValueError, match="twice"):
+        serve_metrics(det, det.registry)
+
+
+def test_foreign_registries_with_the_same_series_are_refused():
+    from prometheus_client import CollectorRegistry, Counter
+
+    regs = [CollectorRegistry() for _ in range(2)]
+    for reg in regs:
+        Counter("jobs", "Jobs done.", registry=reg).inc()
+    with pytest.raises(ValueError, match=r"expose the same .* series \(e\.g\. .*jobs_total"):
+        serve_metrics(*regs)
+
+
+@pytest.mark.parametrize("names", [
+    ["streamae_records_processed_total"],
+    ["streamae_records_processed_total", "streamae_ready"],
+    ["streamae_score_bucket", "streamae_score_count"],
+], ids=["counter", "counter-and-gauge", "histogram-parts"])
+def test_filtered_scrape_answers_what_a_plain_registry_answers(stream, names):
+    from prometheus_client import start_http_server
+
+    a = StreamDetector(name="a", **FAST)
+    b = StreamDetector(name="b", **FAST)
+    replay(a, stream)
+    replay(b, stream[:40])
+    query = "?" + "&".join(f"name[]={n}" for n in names)
+    plain_server, plain_thread = start_http_server(0, addr="127.0.0.1", registry=a.registry)
+    try:
+        plain = scrape_text(f"http://127.0.0.1:{plain_server.server_port}/metrics{query}")
+    finally:
+        plain_server.shutdown()
+        plain_server.server_close()
+        plain_thread.join(timeout=5)
+    with serve_metrics(a) as server:
+        ours = scrape_text(server.url + query)
+    with serve_metrics(a, b) as server:
+        both = scrape_text(server.url + query)
+    assert plain  # the reference answers something
+    assert ours == plain
+    got = {(s.name, s.labels["detector"]) for fam in text_string_to_metric_families(both)
+           for s in fam.samples}
+    assert {name for name, _ in got} == set(names)
+    assert {det for _, det in got} == {"a", "b"}
+    families = {fam.name: fam for fam in text_string_to_metric_families(both)}
+    if "streamae_records_processed_total" in names:
+        total = "streamae_records_processed_total"
+        assert value(families, "streamae_records_processed", total, detector="a") == len(stream)
+        assert value(families, "streamae_records_processed", total, detector="b") == 40
+    if "streamae_score_count" in names:
+        assert value(families, "streamae_score", "streamae_score_count", detector="a") == \
+            len(stream) - WARMUP
+
+
+def test_filter_on_an_unknown_name_answers_an_empty_exposition():
+    det = StreamDetector(name="quiet", **FAST)
+    with serve_metrics(det) as server:
+        assert scrape_text(server.url + "?name[]=no_such_metric") == ""
+        assert "streamae_ready" in scrape_text(server.url)
