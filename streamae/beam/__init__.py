@@ -46,8 +46,8 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "streamae.beam needs Apache Beam, which is not installed; install the extra with "
         "pip install \"streamae[beam]\" (apache-beam>=2.77)") from err
 
-from .detector import (COUNTER_NAMESPACE, AnomalyDetectionInOrder, StreamaeDetector, StreamaeScore,
-                       StreamaeThreshold)
+from .detector import COUNTER_NAMESPACE, StreamaeDetector, StreamaeScore, StreamaeThreshold
+from .ordered import AnomalyDetectionInOrder
 from .snapshot import SnapshotModelHandler, snapshot_detector
 
 __all__ = [
