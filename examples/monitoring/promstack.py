@@ -43,6 +43,17 @@ def grafana_variables(scrape_interval_s: float, rate_window: str | None = None) 
             "$detector": ".*"}
 
 
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Terminate a child process, and kill it if it does not exit within 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class PrometheusError(RuntimeError):
     """Prometheus did not start, or its HTTP API answered an error."""
 
@@ -209,13 +220,7 @@ class Prometheus:
         return bool(active) and all(t["health"] == "up" for t in active)
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        _stop(self._proc)
         self._proc = None
 
     def __enter__(self) -> "Prometheus":
@@ -274,13 +279,7 @@ class IngestProcess:
         return http_json(self.url + "/records", records, timeout=timeout)
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        _stop(self._proc)
         self._proc = None
 
     def __enter__(self) -> "IngestProcess":
