@@ -121,15 +121,20 @@ class CentroidModel:
         norm = math.sqrt(float(z @ z))
         return 1.0 - float(sims[j]) / max(norm, EPS), j
 
-    def update(self, z: np.ndarray, j: int) -> None:
-        """Move centroid ``j`` towards the code ``z`` (one mini-batch k-means step)."""
-        n = min(self.counts[j] + 1.0, self.memory)
+    def update(self, z: np.ndarray, j: int, scale: float = 1.0) -> None:
+        """Move centroid ``j`` towards the code ``scale * z`` (one mini-batch k-means step).
+
+        ``scale`` lets the caller pass ``1 / ||z||`` instead of a normalized
+        copy of ``z`` (one allocation less on the per-record path).
+        """
+        n = min(float(self.counts[j]) + 1.0, float(self.memory))
         self.counts[j] = n
         eta = 1.0 / n
         c = self.centroids[j]
         c *= 1.0 - eta
-        c += eta * z
-        self._unit[j] = c / max(math.sqrt(float(c @ c)), EPS)
+        c += (eta * scale) * z
+        np.multiply(c, 1.0 / max(math.sqrt(float(c @ c)), EPS), out=self._unit[j],
+                    casting="same_kind")
 
     def reordered(self, order) -> "CentroidModel":
         """The same centroids (and counts) in another order."""

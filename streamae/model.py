@@ -27,13 +27,14 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .centroids import CentroidModel
 from .frozen import FrozenAutoEncoder
-from .l2 import l2_normalize_one
+from .l2 import EPS
 from .scaling import StandardScaler
 from .scorers import Scorer, make_scorer
 from .threshold import StreamingThreshold
@@ -148,8 +149,9 @@ class ScoringModel:
             return
         if move_centroid:
             code = scored.code
-            z = l2_normalize_one(code) if self.scorer.unit_codes else code
-            self.centroids.update(z, scored.cluster)
+            scale = 1.0 / max(math.sqrt(float(code @ code)), EPS) \
+                if self.scorer.unit_codes else 1.0
+            self.centroids.update(code, scored.cluster, scale)
         self.threshold.observe(scored.score)
         self.scorer.observe(scored.xs)
 
