@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     group.add_argument("--seeds", type=int, default=3, help="tuning seeds 0..N-1 (default 3)")
     group.add_argument("--report", action="store_true",
                        help=f"run the reporting seeds {','.join(map(str, REPORT_SEEDS))}")
-    parser.add_argument("--wander", default="0,4,8,16",
-                        help="comma-separated largest slow moves (default 0,4,8,16)")
+    parser.add_argument("--wander", default="0,8,32",
+                        help="comma-separated largest slow moves (default 0,8,32)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="output folder")
     parser.add_argument("--stem", default=None, help="file stem (default operating_point)")
     parser.add_argument("-v", "--verbose", action="store_true")
