@@ -146,24 +146,28 @@ class ScoringModel:
         threshold nor the scaler's centre, so a flood of absurd records cannot
         raise the threshold over real anomalies.
 
-        Every other record moves the scaler's centre by ``center_alpha`` of
+        Every record not flagged moves the scaler's centre by ``center_alpha`` of
         its offset from its cluster's anchor (the mean training record of the
         cluster, :attr:`CentroidModel.anchors`): an exponentially weighted
         moving average of how far the operating point moved, which the modes
         the stream visits lately do not bias. A slow, sustained move is absorbed
         before its records drift out to where the guard lifts them, while a
-        sudden excursion is lifted at once and teaches nothing. While the guard calibrates on unseen records, it
-        still sees lifted records that are within the scaler's range (an
-        operating mode the warm-up missed must be able to raise the guard's
-        references); records that saturate the scaler (some feature at its
-        clip, e.g. 1e300) never do.
+        sudden excursion is lifted at once and teaches nothing. Flagged records
+        do not move it either, as they do not move the centroids: a long run
+        of abnormal records must keep being flagged, not become the centre.
+
+        While the guard calibrates on unseen records, it still sees lifted
+        records that are within the scaler's range (an operating mode the
+        warm-up missed must be able to raise the guard's references); records
+        that saturate the scaler (some feature at its clip, e.g. 1e300) never
+        do.
         """
         if scored.guarded:
             if float(np.abs(scored.xs).max()) < self.scaler.clip:
                 self.scorer.observe(scored.xs)
             return
         anchors = self.centroids.anchors
-        if self.center_alpha and anchors is not None:
+        if self.center_alpha and anchors is not None and not scored.flagged:
             # The record's offset from where its cluster's records lay in training
             # (xs is clipped, so one record moves the centre a bounded step).
             step = scored.xs - anchors[scored.cluster]

@@ -2,8 +2,9 @@
 
 - a warm-up holding a tight group of anomalies of one kind must not make them
   normal (synthetic stream, and shuttle/satimage-2 from the shared ODDS folder);
-- the scaler's centre follows slow moves of normal records, never records the
-  range guard lifts, and the state round-trips with it;
+- with ``center_memory``, the scaler's centre follows slow moves of the
+  records, never records the range guard lifts, and the state round-trips
+  with it;
 - the benchmark harness keeps tuning and reporting seeds apart.
 """
 
@@ -99,7 +100,7 @@ def _state_mean(det: StreamDetector) -> np.ndarray:
 def test_the_centre_follows_a_slow_move_but_not_lifted_records():
     X, _ = make_sensor_stream(n_records=3000, n_sensors=6, anomaly_fraction=0.0,
                               wander=16.0, seed=2)
-    det = StreamDetector(**{**FAST, "warmup": 512})
+    det = StreamDetector(**{**FAST, "warmup": 512}, center_memory=2000)
     det.learn_many(X[:512])
     start = _state_mean(det)
     for x in X[512:]:
@@ -121,14 +122,14 @@ def test_the_centre_follows_a_slow_move_but_not_lifted_records():
 
 def test_a_fixed_centre_stays_put_and_resume_is_exact_with_a_moving_one():
     X, _ = make_sensor_stream(n_records=1200, n_sensors=5, wander=8.0, seed=3)
-    fixed = StreamDetector(**FAST, center_memory=None)
+    fixed = StreamDetector(**FAST)  # the default: the centre stays put
     fixed.learn_many(X[:256])
     start = _state_mean(fixed)
     for x in X[256:600]:
         fixed.process_one(x)
     np.testing.assert_array_equal(_state_mean(fixed), start)
 
-    det = StreamDetector(**FAST)
+    det = StreamDetector(**FAST, center_memory=500)
     det.learn_many(X[:256])
     for x in X[256:600]:
         det.process_one(x)
@@ -137,17 +138,6 @@ def test_a_fixed_centre_stays_put_and_resume_is_exact_with_a_moving_one():
     b = [twin.process_one(x).score for x in X[600:]]
     assert a == b
     assert not np.array_equal(_state_mean(det), start)
-
-
-def test_a_slow_move_makes_fewer_guard_lifts_with_a_following_centre():
-    X, _ = make_sensor_stream(n_records=4000, n_sensors=8, anomaly_fraction=0.0,
-                              wander=32.0, seed=0)
-    lifted = {}
-    for memory in (None, 2000):
-        det = StreamDetector(**{**FAST, "warmup": 512}, center_memory=memory)
-        det.learn_many(X[:512])
-        lifted[memory] = np.mean([det.process_one(x).score > 2.0 for x in X[512:]])
-    assert lifted[2000] < 0.5 * lifted[None]
 
 
 # ------------------------------------------------------------------ honest evaluation
