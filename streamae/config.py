@@ -131,11 +131,10 @@ class DetectorConfig(BaseModel):
         Records flagged as anomalies and records the range guard lifts never
         move the centre, so sudden excursions and long abnormal runs are still
         caught; but for the same reason a move fast enough to get records
-        flagged is not followed. Off by default: on the tuning seeds of
-        ``benchmarks.operating_point`` it did not lower the false alarms of
-        the defaults, and on Arrhythmia and the short ODDS sets it changed
-        nothing (see ``benchmarks/README.md``). ``None`` keeps the warm-up's
-        centre until a retrain.
+        flagged is not followed. Off by default: it has not been shown to
+        lower the false alarms of the defaults on slowly moving sensor streams
+        (``benchmarks/results/operating_point_report.md``). ``None`` keeps the
+        warm-up's centre until a retrain.
     update_centroids : bool, default=True
         Move the centroids with mini-batch k-means updates as records arrive.
     update_on_anomalies : bool, default=False
