@@ -48,6 +48,7 @@ from benchmarks.peers import (PEER_NAMES, STREAMAE_PEERS, PeerUnavailable, Strea
 from streamae.replay import ReplaySummary, replay
 
 __all__ = [
+    "REPORT_SEEDS",
     "RESULTS_DIR",
     "StreamSpec",
     "common_parser",
@@ -56,6 +57,7 @@ __all__ = [
     "main_study",
     "prequential_run",
     "run_study",
+    "seed_role",
     "summarize",
     "write_results",
 ]
@@ -71,6 +73,23 @@ METRIC_TITLES = {
     "records_per_s": "Records/s after warm-up",
 }
 BATCH = 256
+
+#: The reporting seeds (``--report``). Defaults and methods are chosen on the
+#: tuning seeds ``0..N-1`` only; these seeds are run once, for the figures that
+#: are reported, and never looked at while choosing.
+REPORT_SEEDS = (100, 101, 102, 103, 104)
+#: Seeds from here on are reporting seeds; below it, tuning seeds.
+FIRST_REPORT_SEED = 100
+
+
+def seed_role(seeds: Sequence[int]) -> str:
+    """``"tuning"`` (every seed below 100), ``"reporting"`` (every seed from 100) or ``"mixed"``.
+
+    >>> seed_role([0, 1, 2]), seed_role(REPORT_SEEDS), seed_role([2, 100])
+    ('tuning', 'reporting', 'mixed')
+    """
+    roles = {"reporting" if seed >= FIRST_REPORT_SEED else "tuning" for seed in seeds}
+    return roles.pop() if len(roles) == 1 else "mixed"
 
 
 @dataclass
@@ -311,7 +330,8 @@ def run_study(study: str, streams: Sequence[StreamSpec], peers: Sequence[str],
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine,
         "threads": thread_info(),
-        "settings": {**(settings or {}), "seeds": list(seeds), "peers": list(peers),
+        "settings": {**(settings or {}), "seeds": list(seeds), "seed_role": seed_role(seeds),
+                     "peers": list(peers),
                      "streams": [{"name": s.name, "warmup": s.warmup,
                                   "peer_kwargs": s.peer_kwargs} for s in streams],
                      "time_budget_s": time_budget, "jobs": jobs},
@@ -427,6 +447,14 @@ def markdown_table(doc: dict[str, Any], metric: str, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+_ROLE_TEXT = {
+    "tuning": "tuning seeds: defaults may have been chosen on them",
+    "reporting": "reporting seeds: never used to choose a default or a method",
+    "mixed": "tuning and reporting seeds mixed",
+    "unknown": "seed role not recorded: a run from before the tuning/reporting split",
+}
+
+
 def render_markdown(doc: dict[str, Any], notes: str = "") -> str:
     m = doc["machine"]
     settings = doc["settings"]
@@ -435,7 +463,8 @@ def render_markdown(doc: dict[str, Any], notes: str = "") -> str:
            f"{m['nproc']} cores available, Python {m['python']}, torch {m['packages'].get('torch')}"
            f" ({m['torch_threads']} torch threads), river {m['packages'].get('river')}, "
            f"git {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}.", "",
-           f"Seeds: {settings['seeds']}. Warm-up: "
+           f"Seeds: {settings['seeds']} ({_ROLE_TEXT[settings.get('seed_role', 'unknown')]}). "
+           "Warm-up: "
            + ", ".join(sorted({str(s['warmup']) for s in settings['streams']})) + " records. "
            "Mean ± sample std over seeds; the mean column averages the per-stream means "
            "(± over seeds of the per-seed average; (k/n) = only k of n streams ran). "
@@ -643,8 +672,16 @@ def common_parser(description: str, default_seeds: int) -> argparse.ArgumentPars
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true",
                         help="1 seed and a smaller protocol (minutes on 2 cores)")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help=f"number of seeds 0..N-1 (default {default_seeds}; quick 1)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=None,
+                       help=f"number of tuning seeds 0..N-1 (default {default_seeds}; quick 1)")
+    seeds.add_argument("--report", action="store_true",
+                       help="run the reporting seeds "
+                            f"{','.join(map(str, REPORT_SEEDS))} instead of the tuning seeds "
+                            "(default stem: the study name + '_report')")
+    seeds.add_argument("--seed-list", default=None,
+                       help="comma-separated seeds to run, e.g. 100,101 (seeds from "
+                            f"{FIRST_REPORT_SEED} are reporting seeds)")
     parser.add_argument("--peers", default=None,
                         help="comma-separated detectors (default: all of benchmarks.peers)")
     parser.add_argument("--exclude", default="", help="comma-separated detectors to leave out")
@@ -663,6 +700,29 @@ def common_parser(description: str, default_seeds: int) -> argparse.ArgumentPars
     return parser
 
 
+def study_seeds(args: argparse.Namespace, default_seeds: int) -> list[int]:
+    """The seeds :func:`common_parser`'s options ask for.
+
+    ``--report``: :data:`REPORT_SEEDS`; ``--seed-list``: those; else the
+    tuning seeds ``0..N-1`` (``--seeds N``, default ``default_seeds``, 1 in
+    quick mode).
+    """
+    if getattr(args, "report", False):
+        return list(REPORT_SEEDS)
+    if getattr(args, "seed_list", None):
+        try:
+            seeds = [int(part) for part in args.seed_list.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError(f"--seed-list takes comma-separated non-negative integers; "
+                             f"got {args.seed_list!r}") from None
+        if not seeds or min(seeds) < 0:
+            raise ValueError(f"--seed-list takes comma-separated non-negative integers; "
+                             f"got {args.seed_list!r}")
+        return seeds
+    n_seeds = args.seeds if args.seeds is not None else (1 if args.quick else default_seeds)
+    return list(range(n_seeds))
+
+
 def main_study(study: str, args: argparse.Namespace, streams: Sequence[StreamSpec],
                default_seeds: int, notes: str = "", extra_settings: dict | None = None
                ) -> dict[str, Path]:
@@ -670,15 +730,16 @@ def main_study(study: str, args: argparse.Namespace, streams: Sequence[StreamSpe
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     set_threads(args.threads)
-    n_seeds = args.seeds if args.seeds is not None else (1 if args.quick else default_seeds)
+    seeds = study_seeds(args, default_seeds)
     peers = [p.strip() for p in args.peers.split(",")] if args.peers else default_peers()
     excluded = {p.strip() for p in args.exclude.split(",") if p.strip()}
     peers = [p for p in peers if p not in excluded]
-    doc = run_study(study, streams, peers, list(range(n_seeds)), args.time_budget,
+    doc = run_study(study, streams, peers, seeds, args.time_budget,
                     jobs=max(1, args.jobs), settings={"quick": args.quick, "argv": sys.argv[1:], "notes": notes,
                               "threads": args.threads,
                               **(extra_settings or {})})
-    stem = args.stem or (f"{study}_quick" if args.quick else study)
+    stem = args.stem or (f"{study}_quick" if args.quick else study) + (
+        "_report" if seed_role(seeds) == "reporting" else "")
     paths = write_results(doc, args.out, stem, notes)
     print(render_markdown(doc, notes).split("## Average precision")[0])
     for kind, path in paths.items():

@@ -27,7 +27,7 @@ import numpy as np
 
 from .l2 import EPS, l2_normalize
 
-__all__ = ["CentroidModel", "choose_n_clusters"]
+__all__ = ["CentroidModel", "choose_n_clusters", "small_clusters"]
 
 
 MIN_SILHOUETTE = 0.25
@@ -62,6 +62,34 @@ def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
     return best_k if best >= min_silhouette else 1
 
 
+def small_clusters(counts: np.ndarray, min_mass: float) -> np.ndarray:
+    """Which clusters are too small to stand for normal data (a boolean mask).
+
+    A cluster is small when it holds less than ``min_mass`` of the records
+    *and* less than half of an equal share (``1 / (2k)``), so that a fine
+    clustering of many equal modes loses none of them. The largest cluster
+    is never small.
+
+    Real warm-ups hold anomalies. When a few of them look alike, k-means gives
+    them a centroid of their own, and every later anomaly of that kind then
+    scores as the most normal record of the stream. Dropping the centroids of
+    small clusters scores those records against the large clusters instead
+    (the idea of He et al.'s cluster-based local outlier factor, CBLOF).
+
+    Examples
+    --------
+    >>> small_clusters(np.array([300.0, 190.0, 12.0]), min_mass=0.05).tolist()
+    [False, False, True]
+    >>> small_clusters(np.array([30.0] * 40), min_mass=0.05).any()   # 40 equal modes
+    np.False_
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    share = counts / max(float(counts.sum()), 1.0)
+    small = (share < min_mass) & (share < 0.5 / len(counts))
+    small[int(np.argmax(counts))] = False
+    return small
+
+
 class CentroidModel:
     """k centroids in code space, kept current by mini-batch k-means.
 
@@ -72,12 +100,20 @@ class CentroidModel:
         Per-centroid counts ``n_j`` of the learning rate ``1 / n_j``.
     memory : int, default=1000
         Cap of the counts (the slowest learning rate is ``1 / memory``).
+    anchors : ndarray of shape (k, n_features) or None
+        Mean standardised training record of each cluster: where a record of
+        that cluster is expected in input space. The model measures how far
+        the operating point moved as a record's offset from its cluster's
+        anchor, so that which modes the plant visited lately does not count
+        as a move.
     """
 
-    def __init__(self, centroids: np.ndarray, counts: np.ndarray, memory: int = 1000):
+    def __init__(self, centroids: np.ndarray, counts: np.ndarray, memory: int = 1000,
+                 anchors: np.ndarray | None = None):
         self.centroids = np.array(centroids, dtype=np.float64)
         self.counts = np.array(counts, dtype=np.float64)
         self.memory = int(memory)
+        self.anchors = None if anchors is None else np.array(anchors, dtype=np.float64)
         self._unit = self._normalized(self.centroids)
 
     @staticmethod
@@ -86,15 +122,22 @@ class CentroidModel:
 
     @classmethod
     def fit(cls, Z: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 10,
-            memory: int = 1000) -> "CentroidModel":
-        """Run k-means (k-means++ init, ``n_init`` restarts) on the codes ``Z``."""
+            memory: int = 1000, min_mass: float = 0.0) -> "CentroidModel":
+        """Run k-means (k-means++ init, ``n_init`` restarts) on the codes ``Z``.
+
+        With ``min_mass > 0``, the centroids of small clusters are dropped
+        (see :func:`small_clusters`): their records are then scored against
+        the large clusters, as in CBLOF.
+        """
         from sklearn.cluster import KMeans
 
         Z = np.asarray(Z, dtype=np.float64)
         k = int(min(n_clusters, Z.shape[0]))
         km = KMeans(k, init="k-means++", n_init=n_init, random_state=seed).fit(Z)
         counts = np.bincount(km.labels_, minlength=k).astype(np.float64)
-        return cls(km.cluster_centers_, np.minimum(np.maximum(counts, 1.0), memory), memory)
+        keep = ~small_clusters(counts, min_mass)
+        return cls(km.cluster_centers_[keep],
+                   np.minimum(np.maximum(counts[keep], 1.0), memory), memory)
 
     @property
     def n_clusters(self) -> int:
@@ -136,14 +179,26 @@ class CentroidModel:
         np.multiply(c, 1.0 / max(math.sqrt(float(c @ c)), EPS), out=self._unit[j],
                     casting="same_kind")
 
+    def with_anchors(self, Xs: np.ndarray, nearest: np.ndarray) -> "CentroidModel":
+        """Set :attr:`anchors` from standardised records ``Xs`` (n, d) and their
+        nearest centroids; a cluster without records gets the overall mean."""
+        Xs = np.asarray(Xs, dtype=np.float64)
+        anchors = np.tile(Xs.mean(axis=0), (self.n_clusters, 1))
+        for j in np.unique(nearest):
+            anchors[j] = Xs[nearest == j].mean(axis=0)
+        self.anchors = anchors
+        return self
+
     def reordered(self, order) -> "CentroidModel":
-        """The same centroids (and counts) in another order."""
-        return CentroidModel(self.centroids[order], self.counts[order], self.memory)
+        """The same centroids (and counts, anchors) in another order."""
+        return CentroidModel(self.centroids[order], self.counts[order], self.memory,
+                             None if self.anchors is None else self.anchors[order])
 
     def state(self) -> dict:
-        """Centroids, counts (copies) and the count cap."""
+        """Centroids, counts, anchors (copies) and the count cap."""
         return {"centroids": self.centroids.copy(), "counts": self.counts.copy(),
-                "memory": self.memory}
+                "memory": self.memory,
+                "anchors": None if self.anchors is None else self.anchors.copy()}
 
     @classmethod
     def from_state(cls, state: dict) -> "CentroidModel":
@@ -157,4 +212,11 @@ class CentroidModel:
         if not (np.isfinite(C).all() and np.isfinite(counts).all()) or (counts < 0).any() \
                 or memory < 1:
             raise ValueError("centroids or their counts hold NaN, infinite or negative values")
-        return cls(C, counts, memory)
+        anchors = state.get("anchors")  # absent in files from before anchors existed
+        if anchors is not None:
+            anchors = np.asarray(anchors, dtype=np.float64)
+            if anchors.ndim != 2 or anchors.shape[0] != C.shape[0] or \
+                    not np.isfinite(anchors).all():
+                raise ValueError(f"anchors of shape {anchors.shape} do not fit {C.shape[0]} "
+                                 "centroids, or hold NaN or infinite values")
+        return cls(C, counts, memory, anchors)

@@ -382,7 +382,7 @@ class StreamDetector:
         if int(state.get("state_version", 0)) > STATE_VERSION:
             raise ValueError(f"state version {state['state_version']} is newer than this "
                              f"streamae reads ({STATE_VERSION}); upgrade streamae")
-        det = cls(DetectorConfig(**state["config"]), name=name or state.get("name", "default"),
+        det = cls(DetectorConfig.from_saved(state["config"]), name=name or state.get("name", "default"),
                   metrics=metrics, trainer=trainer)
         if state.get("schema") is not None:
             det._intake.schema = FeatureSchema.from_state(state["schema"])

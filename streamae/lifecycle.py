@@ -239,7 +239,8 @@ class Lifecycle:
         outcome: RetrainOutcome = "failed"
         try:
             serving = self.model
-            k = None if self.config.n_clusters is None else serving.centroids.n_clusters
+            # The configured k, not the serving model's: that one may have lost small clusters.
+            k = self.config.n_clusters
             new = self.trainer.fit(window, fit_index=fit_index, n_clusters=k,
                                    should_stop=lambda: self._closed,
                                    on_epoch=self._progress(f"retrain ({trigger})"))

@@ -92,11 +92,17 @@ class ScoringModel:
     drift_scale : float or None
         Divisor of the scores fed to the drift detector; None uses the
         calibrated threshold.
+    center_alpha : float, default=0.0
+        Weight of each learned record in the exponentially weighted moving
+        average that the scaler's centre follows (0: the centre stays where
+        the training records put it). Records the range guard lifted never
+        move it.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
                  threshold: StreamingThreshold, *, version: int = 0,
-                 train_loss: float = float("nan"), drift_scale: float | None = None):
+                 train_loss: float = float("nan"), drift_scale: float | None = None,
+                 center_alpha: float = 0.0):
         self.scaler = scaler
         self.ae = ae
         self.centroids = centroids
@@ -106,6 +112,7 @@ class ScoringModel:
         self.train_loss = float(train_loss)
         self.drift_scale = max(threshold.value, 1e-12) if drift_scale is None \
             else float(drift_scale)
+        self.center_alpha = float(center_alpha)
 
     @property
     def n_features(self) -> int:
@@ -133,20 +140,40 @@ class ScoringModel:
 
     # -- learning ---------------------------------------------------------------
     def learn(self, scored: Scored, *, move_centroid: bool) -> None:
-        """Learn from a scored record: centroid step, threshold, guard calibration.
+        """Learn from a scored record: centroid step, threshold, guard calibration,
+        operating point.
 
         A record the range guard lifted moves neither the centroids nor the
-        threshold, so a flood of absurd records cannot raise the threshold
-        over real anomalies. While the guard calibrates on unseen records, it
-        still sees lifted records that are within the scaler's range (an
-        operating mode the warm-up missed must be able to raise the guard's
-        references); records that saturate the scaler (some feature at its
-        clip, e.g. 1e300) never do.
+        threshold nor the scaler's centre, so a flood of absurd records cannot
+        raise the threshold over real anomalies.
+
+        Every record not flagged moves the scaler's centre by ``center_alpha`` of
+        its offset from its cluster's anchor (the mean training record of the
+        cluster, :attr:`CentroidModel.anchors`): an exponentially weighted
+        moving average of how far the operating point moved, which the modes
+        the stream visits lately do not bias. A slow, sustained move is absorbed
+        before its records drift out to where the guard lifts them, while a
+        sudden excursion is lifted at once and teaches nothing. Flagged records
+        do not move it either, as they do not move the centroids: a long run
+        of abnormal records must keep being flagged, not become the centre.
+
+        While the guard calibrates on unseen records, it still sees lifted
+        records that are within the scaler's range (an operating mode the
+        warm-up missed must be able to raise the guard's references); records
+        that saturate the scaler (some feature at its clip, e.g. 1e300) never
+        do.
         """
         if scored.guarded:
             if float(np.abs(scored.xs).max()) < self.scaler.clip:
                 self.scorer.observe(scored.xs)
             return
+        anchors = self.centroids.anchors
+        if self.center_alpha and anchors is not None and not scored.flagged:
+            # The record's offset from where its cluster's records lay in training
+            # (xs is clipped, so one record moves the centre a bounded step).
+            step = scored.xs - anchors[scored.cluster]
+            # a new array, not in place: a state() taken earlier must not change
+            self.scaler.mean_ = self.scaler.mean_ + (self.center_alpha * self.scaler.scale_) * step
         if move_centroid:
             code = scored.code
             scale = 1.0 / max(math.sqrt(float(code @ code)), EPS) \
@@ -173,8 +200,10 @@ class ScoringModel:
     def state(self) -> dict[str, Any]:
         """Plain data: every part's state, arrays copied."""
         return {"version": self.version, "train_loss": self.train_loss,
-                "drift_scale": self.drift_scale,
-                "scaler": self.scaler.state(), "autoencoder": self.ae.state(),
+                "drift_scale": self.drift_scale, "center_alpha": self.center_alpha,
+                "scaler": {k: v.copy() if isinstance(v, np.ndarray) else v
+                           for k, v in self.scaler.state().items()},
+                "autoencoder": self.ae.state(),
                 "centroids": self.centroids.state(), "scorer": self.scorer.state(),
                 "threshold": self.threshold.state()}
 
@@ -204,6 +233,9 @@ class ScoringModel:
         drift_scale = float(state["drift_scale"])
         if not (np.isfinite(drift_scale) and drift_scale > 0):
             raise ValueError(f"drift_scale must be a positive finite number; got {drift_scale}")
+        center_alpha = float(state.get("center_alpha", 0.0))  # absent before it existed
+        if not 0.0 <= center_alpha < 1.0:
+            raise ValueError(f"center_alpha must be in [0, 1); got {center_alpha}")
         return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
                    version=int(state["version"]), train_loss=float(state["train_loss"]),
-                   drift_scale=drift_scale)
+                   drift_scale=drift_scale, center_alpha=center_alpha)

@@ -172,7 +172,9 @@ class Trainer:
         Z = l2_normalize(codes) if self.unit_codes else codes
         k = n_clusters or cfg.n_clusters or choose_n_clusters(Z, cfg.max_clusters, seed % 2**31)
         centroids = CentroidModel.fit(Z, k, seed=seed % 2**31, n_init=cfg.kmeans_inits,
-                                      memory=cfg.threshold_window)
+                                      memory=cfg.threshold_window,
+                                      min_mass=cfg.min_cluster_mass)
+        centroids.with_anchors(Xs, centroids.score(Z)[1])
         if cfg.scorer == "cosine":
             guard = None if cfg.guard is None else RangeGuard.fit(
                 Xs, cfg.guard, recalibrate_after=min(X_raw.shape[0], cfg.warmup))
@@ -182,7 +184,8 @@ class Trainer:
         else:
             scorer = ReconstructionScorer(ae, self.unit_codes)
         model = ScoringModel(scaler, ae, centroids, scorer, StreamingThreshold.constant(0.0),
-                             train_loss=loss)
+                             train_loss=loss, center_alpha=0.0 if cfg.center_memory is None
+                             else 1.0 / cfg.center_memory)
         if cfg.threshold is not None:
             model.threshold = StreamingThreshold.constant(cfg.threshold)
         else:

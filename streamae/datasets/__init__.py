@@ -9,7 +9,9 @@ Streams needing no file
         scikit-learn's bundled 8x8 digits, one digit kept at 10 % as the anomaly.
     :func:`make_sensor_stream`
         synthetic multi-sensor stream with point and collective anomalies and an
-        optional abrupt drift.
+        optional abrupt drift or slow operating-point moves (``wander``).
+    :func:`make_contaminated_stream`
+        normal modes and one tight group of anomalies, in the warm-up too.
 
 Real data sets (local files; :func:`default_data_dir` finds the folder)
     :func:`load_mnist`, :func:`mnist_protocol`
@@ -42,7 +44,7 @@ from ._common import (
     iter_records,
 )
 from ._images import digits_protocol, load_mnist, load_usps, mnist_protocol
-from ._synthetic import make_sensor_stream
+from ._synthetic import make_contaminated_stream, make_sensor_stream
 from ._tabular import fetch_arrhythmia, load_odds
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "load_mnist",
     "load_odds",
     "load_usps",
+    "make_contaminated_stream",
     "make_sensor_stream",
     "mnist_protocol",
 ]

@@ -84,6 +84,7 @@ def make_sensor_stream(
     drift_at: int | float | None = None,
     collective_length: int = 20,
     seed: int = 0,
+    wander: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate a labelled multi-sensor stream with point and collective anomalies.
 
@@ -110,6 +111,14 @@ def make_sensor_stream(
     change. Anomalies after the drift are injected relative to the new normal.
     The records before ``drift_at`` are the same as without drift (same seed).
 
+    With ``wander``, the operating point also moves slowly and steadily, as a
+    plant's does with wear, load or the seasons: every sensor's offset glides
+    along a smooth path (a ramp plus a slow swing, in a random direction per
+    sensor) that reaches ``wander`` within-mode standard deviations of the
+    sensor at its farthest. Such moves are normal: they are not labelled.
+    ``anomaly_fraction=0`` gives a stream without anomalies, on which every
+    alarm is a false alarm.
+
     Parameters
     ----------
     n_records : int, default=5000
@@ -127,6 +136,10 @@ def make_sensor_stream(
         too small for a run, all anomalies are points.
     seed : int, default=0
         Seed of the generators (non-negative); the same seed gives the same stream.
+    wander : float, default=0.0
+        Largest slow move of the operating point, in within-mode standard
+        deviations of each sensor (>= 0). 0 keeps it still; the stream is
+        then the same as before this option existed.
 
     Returns
     -------
@@ -145,6 +158,10 @@ def make_sensor_stream(
     >>> Xd, yd = make_sensor_stream(n_records=2000, n_sensors=4, drift_at=0.5, seed=0)
     >>> bool(np.array_equal(Xd[:1000], X[:1000])), bool(np.array_equal(Xd[1000:], X[1000:]))
     (True, False)
+    >>> Xw, yw = make_sensor_stream(n_records=2000, n_sensors=4, anomaly_fraction=0.0,
+    ...                             wander=4.0, seed=0)
+    >>> int(yw.sum()), bool(np.abs(Xw[-200:].mean(0) - Xw[:200].mean(0)).max() > 1.0)
+    (0, True)
     """
     func = "make_sensor_stream"
     n_records = check_int(n_records, "n_records", func, low=2)
@@ -155,6 +172,10 @@ def make_sensor_stream(
     collective_length = check_int(collective_length, "collective_length", func, low=1)
     drift = _resolve_drift(drift_at, n_records)
     seed = check_int(seed, "seed", func, low=0)
+    if isinstance(wander, bool) or not isinstance(wander, numbers.Real) or \
+            not (np.isfinite(wander) and wander >= 0):
+        raise ValueError(f"The 'wander' parameter of {func} must be a finite float >= 0. "
+                         f"Got {wander!r} instead.")
 
     # Separate generators so that the normal stream before the drift, and the
     # anomaly positions, do not depend on whether or where a drift happens.
@@ -181,6 +202,7 @@ def make_sensor_stream(
         latent = phase["means"][modes[rows]] + latent_std[modes[rows]] * eps[rows]
         X[rows] += latent @ phase["mixing"].T + phase["offsets"]
     # within-mode standard deviation of each sensor, per phase: the unit of the anomalies
+    # (and of the slow moves)
     scales = [
         np.sqrt(
             np.mean((ph["mixing"] ** 2) @ (latent_std**2).T, axis=1)
@@ -188,6 +210,17 @@ def make_sensor_stream(
         )
         for ph in phases
     ]
+
+    if wander > 0:
+        # its own generator (the fourth child), so the other three draw as before
+        wander_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])
+        direction = wander_rng.uniform(-1.0, 1.0, n_sensors)
+        swing = wander_rng.uniform(-1.0, 1.0, n_sensors)
+        phase = wander_rng.uniform(0, 2 * np.pi)
+        u = t[:, None] / max(n_records - 1, 1)
+        path = direction * u + swing * np.sin(3 * np.pi * u + phase) * 0.5
+        path *= wander / np.abs(path).max()
+        X += path * np.where(phase_of[:, None] == 0, scales[0], scales[1])
 
     y = np.zeros(n_records, dtype=np.int64)
     n_anomalies = int(round(anomaly_fraction * n_records))
@@ -245,4 +278,74 @@ def make_sensor_stream(
         channels = np.argsort(point_keys[k])[: 1 + int(point_two[k])]
         X[i, channels] += point_delta[k, channels] * scale[channels]
         y[i] = 1
+    return X, y
+
+
+def make_contaminated_stream(
+    n_records: int = 3000,
+    n_features: int = 20,
+    anomaly_fraction: float = 0.03,
+    spread: float = 0.05,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate a shuffled stream whose anomalies are all of one kind, warm-up included.
+
+    Normal records come from four Gaussian modes of a 3-dimensional latent
+    state, mixed into ``n_features`` correlated features with a little noise.
+    Each record is an anomaly with probability ``anomaly_fraction``, wherever
+    it falls, so a warm-up holds about that share of anomalies too. All
+    anomalies lie in one tight group (a spread of ``spread`` feature standard
+    deviations) away from the normal modes: the contaminated warm-up a real
+    stream gives, in its hardest form for a clustering detector, since k-means
+    can give the group a centroid of its own and make every later anomaly
+    look normal.
+
+    Parameters
+    ----------
+    n_records : int, default=3000
+        Length of the stream (>= 2).
+    n_features : int, default=20
+        Number of features (>= 2).
+    anomaly_fraction : float, default=0.03
+        Probability that a record is an anomaly, in [0, 0.5).
+    spread : float, default=0.05
+        Standard deviation of the anomaly group, in feature standard deviations (>= 0).
+    seed : int, default=0
+        Seed of the generator (non-negative).
+
+    Returns
+    -------
+    X : ndarray of shape (n_records, n_features), float64
+    y : ndarray of shape (n_records,), int64
+        1 for anomalies.
+
+    Examples
+    --------
+    >>> from streamae.datasets import make_contaminated_stream
+    >>> X, y = make_contaminated_stream(n_records=1000, seed=1)
+    >>> X.shape, int(y[:512].sum()), int(y.sum())
+    ((1000, 20), 11, 18)
+    """
+    func = "make_contaminated_stream"
+    n_records = check_int(n_records, "n_records", func, low=2)
+    n_features = check_int(n_features, "n_features", func, low=2)
+    anomaly_fraction = check_fraction(
+        anomaly_fraction, "anomaly_fraction", func, allow_zero=True, high=0.5, allow_high=False
+    )
+    seed = check_int(seed, "seed", func, low=0)
+    if isinstance(spread, bool) or not isinstance(spread, numbers.Real) or \
+            not (np.isfinite(spread) and spread >= 0):
+        raise ValueError(f"The 'spread' parameter of {func} must be a finite float >= 0. "
+                         f"Got {spread!r} instead.")
+    rng = np.random.default_rng(seed)
+    n_modes, latent = 4, 3
+    means = rng.normal(0.0, 3.0, (n_modes, latent))
+    mixing = rng.normal(size=(latent, n_features))
+    modes = rng.integers(n_modes, size=n_records)
+    X = (means[modes] + rng.normal(size=(n_records, latent))) @ mixing
+    X += 0.3 * rng.normal(size=(n_records, n_features))
+    y = (rng.random(n_records) < anomaly_fraction).astype(np.int64)
+    std = X.std(axis=0)
+    center = X.mean(axis=0) + rng.normal(0.0, 1.0, n_features) * std
+    X[y == 1] = center + spread * std * rng.normal(size=(int(y.sum()), n_features))
     return X, y

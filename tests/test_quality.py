@@ -1,0 +1,178 @@
+"""Detection quality on streams nobody tuned for (issue 15).
+
+- a warm-up holding a tight group of anomalies of one kind must not make them
+  normal (synthetic stream, and shuttle/satimage-2 from the shared ODDS folder);
+- with ``center_memory``, the scaler's centre follows slow moves of the
+  records, never records the range guard lifts, and the state round-trips
+  with it;
+- the benchmark harness keeps tuning and reporting seeds apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamae import StreamDetector
+from streamae.centroids import small_clusters
+from streamae.datasets import (DatasetNotFoundError,
+                               make_contaminated_stream, make_sensor_stream)
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is not installed with the package
+    sys.path.insert(0, str(ROOT))
+
+FAST = dict(warmup=256, epochs=60, seed=0, metrics=False)
+
+
+def _auc(y, scores) -> float:
+    from sklearn.metrics import roc_auc_score
+    return float(roc_auc_score(y, scores))
+
+
+# ------------------------------------------------------------------ contaminated warm-up
+
+
+@pytest.mark.parametrize("fraction,seed", [(0.02, 1), (0.05, 0), (0.05, 1)],
+                         ids=["2%-seed1", "5%-seed0", "5%-seed1"])
+def test_a_tight_group_of_anomalies_in_the_warmup_stays_anomalous(fraction, seed):
+    X, y = make_contaminated_stream(n_records=1200, anomaly_fraction=fraction, seed=seed)
+    assert y[:256].sum() >= 4  # the warm-up is contaminated
+    det = StreamDetector(**FAST)
+    det.learn_many(X[:256])
+    assert _auc(y[256:], det.score_many(X[256:])) > 0.95
+
+
+def test_without_the_cluster_mass_rule_the_same_warmup_inverts_the_detector():
+    # The failure the rule prevents: the group gets a centroid, anomalies look normal.
+    X, y = make_contaminated_stream(n_records=1200, anomaly_fraction=0.05, seed=1)
+    det = StreamDetector(**FAST, min_cluster_mass=0.0)
+    det.learn_many(X[:256])
+    assert _auc(y[256:], det.score_many(X[256:])) < 0.1
+
+
+def test_small_clusters_spare_many_equal_modes_and_the_largest_cluster():
+    assert small_clusters(np.array([100.0, 100.0, 8.0]), 0.1).tolist() == [False, False, True]
+    assert not small_clusters(np.full(30, 10.0), 0.1).any()      # 30 equal modes all stay
+    assert small_clusters(np.array([5.0]), 0.5).tolist() == [False]
+    assert not small_clusters(np.array([100.0, 3.0]), 0.0).any()  # 0 turns the rule off
+
+
+def _odds_or_skip(name: str):
+    from streamae.datasets import load_odds
+    try:
+        return load_odds(name)  # default_data_dir(): STREAMAE_DATA_DIR or the shared folder
+    except DatasetNotFoundError as exc:
+        pytest.skip(f"ODDS {name} not available (set STREAMAE_DATA_DIR): {exc}")
+
+
+def _contaminated_order(y: np.ndarray, seed: int, warmup: int, share: float, n: int):
+    """A shuffled order of ``n`` records whose warm-up holds exactly ``share`` anomalies."""
+    rng = np.random.default_rng(seed)
+    pos, neg = rng.permutation(np.flatnonzero(y == 1)), rng.permutation(np.flatnonzero(y == 0))
+    k = int(round(share * warmup))
+    head = rng.permutation(np.r_[pos[:k], neg[:warmup - k]])
+    tail = rng.permutation(np.r_[pos[k:], neg[warmup - k:]])[:n - warmup]
+    return np.r_[head, tail]
+
+
+@pytest.mark.parametrize("name,seed,floor", [("shuttle", 0, 0.95), ("shuttle", 1, 0.95),
+                                             ("satimage-2", 1, 0.9)])
+def test_odds_warmup_with_5_percent_anomalies_keeps_them_anomalous(name, seed, floor):
+    X, y = _odds_or_skip(name)
+    order = _contaminated_order(y, seed, warmup=256, share=0.05, n=2000)
+    X, y = X[order], y[order]
+    det = StreamDetector(**FAST)
+    det.learn_many(X[:256])
+    assert _auc(y[256:], det.score_many(X[256:])) > floor
+
+
+# ------------------------------------------------------------------ moving operating point
+
+
+def _state_mean(det: StreamDetector) -> np.ndarray:
+    return np.asarray(det.state()["model"]["scaler"]["mean"], dtype=np.float64)
+
+
+def test_the_centre_follows_a_slow_move_but_not_lifted_records():
+    X, _ = make_sensor_stream(n_records=3000, n_sensors=6, anomaly_fraction=0.0,
+                              wander=16.0, seed=2)
+    det = StreamDetector(**{**FAST, "warmup": 512}, center_memory=2000)
+    det.learn_many(X[:512])
+    start = _state_mean(det)
+    for x in X[512:]:
+        det.process_one(x)
+    moved = _state_mean(det)
+    drift = X[-300:].mean(axis=0) - X[:512].mean(axis=0)
+    # it moved towards where the stream went, by a good part of the way
+    assert float((moved - start) @ drift) > 0.3 * float(drift @ drift)
+
+    before = det.state()["model"]
+    for _ in range(50):
+        assert det.process_one(X[-1] + 1e3).score > 2.0  # lifted by the range guard
+    after = det.state()["model"]
+    np.testing.assert_array_equal(after["scaler"]["mean"], before["scaler"]["mean"])
+    np.testing.assert_array_equal(after["centroids"]["centroids"],
+                                  before["centroids"]["centroids"])
+    assert after["threshold"]["value"] == before["threshold"]["value"]
+
+
+def test_a_fixed_centre_stays_put_and_resume_is_exact_with_a_moving_one():
+    X, _ = make_sensor_stream(n_records=1200, n_sensors=5, wander=8.0, seed=3)
+    fixed = StreamDetector(**FAST)  # the default: the centre stays put
+    fixed.learn_many(X[:256])
+    start = _state_mean(fixed)
+    for x in X[256:600]:
+        fixed.process_one(x)
+    np.testing.assert_array_equal(_state_mean(fixed), start)
+
+    det = StreamDetector(**FAST, center_memory=500)
+    det.learn_many(X[:256])
+    for x in X[256:600]:
+        det.process_one(x)
+    twin = StreamDetector.from_state(det.state(), metrics=False)
+    a = [det.process_one(x).score for x in X[600:]]
+    b = [twin.process_one(x).score for x in X[600:]]
+    assert a == b
+    assert not np.array_equal(_state_mean(det), start)
+
+
+# ------------------------------------------------------------------ honest evaluation
+
+
+def test_the_harness_keeps_tuning_and_reporting_seeds_apart():
+    from benchmarks.prequential import REPORT_SEEDS, common_parser, seed_role, study_seeds
+
+    parser = common_parser("test", default_seeds=3)
+    assert study_seeds(parser.parse_args([]), 3) == [0, 1, 2]
+    assert study_seeds(parser.parse_args(["--seeds", "2"]), 3) == [0, 1]
+    assert study_seeds(parser.parse_args(["--report"]), 3) == list(REPORT_SEEDS)
+    assert study_seeds(parser.parse_args(["--seed-list", "100,102"]), 3) == [100, 102]
+    assert min(REPORT_SEEDS) >= 100 and seed_role(range(3)) == "tuning"
+    assert seed_role(REPORT_SEEDS) == "reporting" and seed_role([0, 100]) == "mixed"
+    with pytest.raises(SystemExit):  # one way of choosing seeds at a time
+        parser.parse_args(["--seeds", "2", "--report"])
+    with pytest.raises(ValueError, match="--seed-list"):
+        study_seeds(parser.parse_args(["--seed-list", "1,x"]), 3)
+
+
+def test_results_record_the_seed_role(tmp_path):
+    pytest.importorskip("matplotlib")
+    from benchmarks.prequential import StreamSpec, run_study, write_results
+
+    def load(seed):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(200, 3))
+        y = np.zeros(200, dtype=int)
+        y[150:160] = 1
+        X[y == 1] += 5.0
+        return X, y
+
+    doc = run_study("roles", [StreamSpec("gauss", load, warmup=100)], ["sklearn-iforest"],
+                    seeds=[100])
+    assert doc["settings"]["seed_role"] == "reporting"
+    paths = write_results(doc, tmp_path, "roles")
+    assert "reporting seeds: never used to choose" in paths["md"].read_text()
