@@ -57,8 +57,8 @@ def record_stats(Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _record_stats_one(xs: np.ndarray) -> tuple[float, float]:
     """:func:`record_stats` of one record, as Python floats (the per-record path)."""
-    x = np.asarray(xs, dtype=np.float64)
-    return float(x @ x) / x.size, max(float(x.max()), -float(x.min()))
+    # In the record's own dtype (float32 from the scaler): no converted copy per record.
+    return float(np.dot(xs, xs)) / xs.size, max(float(xs.max()), -float(xs.min()))
 
 
 class RangeGuard:
