@@ -18,11 +18,9 @@ array([[0.6, 0.8],
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-__all__ = ["EPS", "l2_normalize", "l2_normalize_one", "l2_normalize_torch"]
+__all__ = ["EPS", "l2_normalize", "l2_normalize_torch"]
 
 #: Norms below this are treated as this (a zero code stays zero instead of NaN).
 EPS = 1e-12
@@ -32,11 +30,6 @@ def l2_normalize(Z: np.ndarray) -> np.ndarray:
     """Rows of ``Z`` (n, k), or a single vector (k,), divided by their l2 norm."""
     norm = np.sqrt((Z * Z).sum(axis=-1, keepdims=True))
     return Z / np.maximum(norm, EPS)
-
-
-def l2_normalize_one(z: np.ndarray) -> np.ndarray:
-    """:func:`l2_normalize` of one 1-D vector, without the batch machinery (hot path)."""
-    return z / max(math.sqrt(float(z @ z)), EPS)
 
 
 def l2_normalize_torch(code):
