@@ -209,7 +209,7 @@ class Lifecycle:
             if trigger is None or self._running:
                 return
             self.pending = None
-            if trigger == "drift":
+            if trigger == "drift" and self.drift_seen_at is not None:
                 since = self.n_seen - self.drift_seen_at
                 records = list(self.recent)[-since:]
                 self.drift_seen_at = None
@@ -299,7 +299,8 @@ class Lifecycle:
         """Counters, windows and the serving model as plain data (lock held).
 
         A retrain running in the background is recorded as pending, so a
-        detector restored from this state retrains again.
+        detector restored from this state retrains again (a drift retrain on
+        the retrain window then, as its re-warm-up records are not kept).
         """
         pending = self.pending
         if self._running and pending is None:

@@ -129,3 +129,26 @@ def test_absurd_records_after_the_warmup_neither_move_the_threshold_nor_the_cent
     twin.learn_many(X[:1200])
     assert [det.process_one(x) for x in X[1200:1600]] == [twin.process_one(x)
                                                           for x in X[1200:1600]]
+
+
+def test_a_state_taken_during_a_drift_retrain_restores_and_retrains(stream):
+    X, _ = stream
+    config = DetectorConfig(**LIFE, drift="adwin", background_retrain=True)
+    det = StreamDetector(config, trainer=SlowTrainer(config))
+    det.learn_many(X[:64])
+    state = None
+    for x in X[64:2400]:
+        det.process_one(x)
+        if det.retraining:
+            snapshot = det.state()        # taken while the retrain runs
+            if snapshot["pending"] == "drift":
+                state = snapshot
+                break
+    det.wait_for_retrain(timeout=60)
+    if state is None:
+        pytest.skip("no drift retrain ran in the background on this stream")
+    twin = StreamDetector.from_state(state, trainer=SlowTrainer(config))
+    for x in X[2000:2100]:
+        twin.process_one(x)
+    twin.wait_for_retrain(timeout=60)
+    assert twin.retrain_log and twin.retrain_log[-1]["trigger"] == "drift"
