@@ -145,6 +145,15 @@ def check_fraction(value, name: str, func: str, *, allow_zero: bool, high: float
     return value
 
 
+def check_nonnegative(value, name: str, func: str) -> float:
+    """Validate a finite float parameter >= 0 (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"The '{name}' parameter of {func} must be a finite float >= 0. "
+                         f"Got {value!r} instead.")
+    return float(value)
+
+
 def _range_text(low: int | None, high: int | None) -> str:
     if low is not None and high is not None:
         return f" in the range [{low}, {high}]"

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ._common import check_fraction, check_int
+from ._common import check_fraction, check_int, check_nonnegative
 
 _N_MODES = 3
 _MODE_RADIUS = 3.0  # latent distance of the modes from their centre
@@ -172,10 +172,7 @@ def make_sensor_stream(
     collective_length = check_int(collective_length, "collective_length", func, low=1)
     drift = _resolve_drift(drift_at, n_records)
     seed = check_int(seed, "seed", func, low=0)
-    if isinstance(wander, bool) or not isinstance(wander, numbers.Real) or \
-            not (np.isfinite(wander) and wander >= 0):
-        raise ValueError(f"The 'wander' parameter of {func} must be a finite float >= 0. "
-                         f"Got {wander!r} instead.")
+    wander = check_nonnegative(wander, "wander", func)
 
     # Separate generators so that the normal stream before the drift, and the
     # anomaly positions, do not depend on whether or where a drift happens.
@@ -333,10 +330,7 @@ def make_contaminated_stream(
         anomaly_fraction, "anomaly_fraction", func, allow_zero=True, high=0.5, allow_high=False
     )
     seed = check_int(seed, "seed", func, low=0)
-    if isinstance(spread, bool) or not isinstance(spread, numbers.Real) or \
-            not (np.isfinite(spread) and spread >= 0):
-        raise ValueError(f"The 'spread' parameter of {func} must be a finite float >= 0. "
-                         f"Got {spread!r} instead.")
+    spread = check_nonnegative(spread, "spread", func)
     rng = np.random.default_rng(seed)
     n_modes, latent = 4, 3
     means = rng.normal(0.0, 3.0, (n_modes, latent))
