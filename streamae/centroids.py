@@ -8,6 +8,15 @@ record assigned to centroid ``j`` moves it by Sculley's mini-batch k-means rule
 Counts are capped at ``memory`` so the centroids keep following a slowly
 moving stream instead of freezing.
 
+With ``min_mass > 0`` the model also keeps each centroid's share of the
+learned records (an exponentially weighted average over about ``memory``
+records, reviewed every :data:`REVIEW_EVERY` records) and *retires* a centroid
+whose share falls below ``min_mass`` (see :func:`small_clusters`): from then on
+no record is scored against it. A warm-up that drew a few more anomalies than
+usual can give a group of alike anomalies a centroid that passes the mass test
+at fit time; on the stream their share falls to what it really is, and the
+centroid stops making them look normal.
+
 Examples
 --------
 >>> import numpy as np
@@ -31,6 +40,9 @@ __all__ = ["CentroidModel", "choose_n_clusters", "small_clusters"]
 
 
 MIN_SILHOUETTE = 0.25
+
+#: Learned records between two reviews of the centroids' shares.
+REVIEW_EVERY = 256
 
 
 def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
@@ -109,12 +121,32 @@ class CentroidModel:
     """
 
     def __init__(self, centroids: np.ndarray, counts: np.ndarray, memory: int = 1000,
-                 anchors: np.ndarray | None = None):
+                 anchors: np.ndarray | None = None, min_mass: float = 0.0,
+                 shares: np.ndarray | None = None, retired: np.ndarray | None = None,
+                 hits: np.ndarray | None = None):
         self.centroids = np.array(centroids, dtype=np.float64)
         self.counts = np.array(counts, dtype=np.float64)
         self.memory = int(memory)
         self.anchors = None if anchors is None else np.array(anchors, dtype=np.float64)
-        self._unit = self._normalized(self.centroids)
+        k = self.centroids.shape[0]
+        self.min_mass = float(min_mass)
+        self.shares = (self.counts / max(float(self.counts.sum()), 1.0) if shares is None
+                       else np.array(shares, dtype=np.float64))
+        self.retired = (np.zeros(k, dtype=bool) if retired is None
+                        else np.array(retired, dtype=bool))
+        self._hits = np.zeros(k, dtype=np.int64) if hits is None else \
+            np.array(hits, dtype=np.int64)
+        self._n_hits = int(self._hits.sum())
+        self._unit_all = self._normalized(self.centroids)
+        self._index_scoring_rows()
+
+    def _index_scoring_rows(self) -> None:
+        """Scoring matrix of the active centroids, and where each one sits in it."""
+        active = np.flatnonzero(~self.retired)
+        self._active = active.tolist()                  # scoring row -> cluster
+        self._row = {j: r for r, j in enumerate(self._active)}   # cluster -> scoring row
+        self._unit = self._unit_all[active] if len(active) < len(self.retired) \
+            else self._unit_all
 
     @staticmethod
     def _normalized(C: np.ndarray) -> np.ndarray:
@@ -137,11 +169,17 @@ class CentroidModel:
         counts = np.bincount(km.labels_, minlength=k).astype(np.float64)
         keep = ~small_clusters(counts, min_mass)
         return cls(km.cluster_centers_[keep],
-                   np.minimum(np.maximum(counts[keep], 1.0), memory), memory)
+                   np.minimum(np.maximum(counts[keep], 1.0), memory), memory,
+                   min_mass=min_mass, shares=counts[keep] / counts[keep].sum())
 
     @property
     def n_clusters(self) -> int:
         return self.centroids.shape[0]
+
+    @property
+    def n_active(self) -> int:
+        """Centroids that still score records (not retired)."""
+        return len(self._active)
 
     def score(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Anomaly scores ``1 - max_j cos(z, C_j)`` and nearest centroid indices.
@@ -151,8 +189,9 @@ class CentroidModel:
         Z = np.asarray(Z, dtype=np.float32)
         norms = np.sqrt((Z * Z).sum(axis=-1))
         sims = Z @ self._unit.T                                   # (n, k) or (k,)
-        nearest = sims.argmax(axis=-1)
-        best = np.take_along_axis(sims, np.expand_dims(nearest, -1), -1)[..., 0]
+        rows = sims.argmax(axis=-1)
+        best = np.take_along_axis(sims, np.expand_dims(rows, -1), -1)[..., 0]
+        nearest = rows if self._unit is self._unit_all else np.asarray(self._active)[rows]
         return 1.0 - best / np.maximum(norms, EPS), nearest
 
     def score_one(self, z: np.ndarray) -> tuple[float, int]:
@@ -160,9 +199,9 @@ class CentroidModel:
         if z.dtype != np.float32:
             z = z.astype(np.float32)
         sims = self._unit @ z                                     # (k,)
-        j = int(sims.argmax())
+        r = int(sims.argmax())
         norm = math.sqrt(float(z @ z))
-        return 1.0 - float(sims[j]) / max(norm, EPS), j
+        return 1.0 - float(sims[r]) / max(norm, EPS), self._active[r]
 
     def update(self, z: np.ndarray, j: int, scale: float = 1.0) -> None:
         """Move centroid ``j`` towards the code ``scale * z`` (one mini-batch k-means step).
@@ -176,8 +215,31 @@ class CentroidModel:
         c = self.centroids[j]
         c *= 1.0 - eta
         c += (eta * scale) * z
-        np.multiply(c, 1.0 / max(math.sqrt(float(c @ c)), EPS), out=self._unit[j],
+        np.multiply(c, 1.0 / max(math.sqrt(float(c @ c)), EPS), out=self._unit_all[j],
                     casting="same_kind")
+        if self._unit is not self._unit_all:
+            self._unit[self._row[j]] = self._unit_all[j]
+        if self.min_mass > 0.0:
+            self._hits[j] += 1
+            self._n_hits += 1
+            if self._n_hits >= REVIEW_EVERY:
+                self._review()
+
+    def _review(self) -> None:
+        """Fold the hits since the last review into :attr:`shares`; retire small clusters.
+
+        The shares are an exponentially weighted average of which centroid
+        each learned record moved, with weight ``1 / memory`` per record.
+        """
+        n = self._n_hits
+        keep = (1.0 - 1.0 / self.memory) ** n
+        self.shares = keep * self.shares + (1.0 - keep) * (self._hits / n)
+        self._hits[:] = 0
+        self._n_hits = 0
+        small = small_clusters(self.shares, self.min_mass) & ~self.retired
+        if small.any():
+            self.retired = self.retired | small
+            self._index_scoring_rows()
 
     def with_anchors(self, Xs: np.ndarray, nearest: np.ndarray) -> "CentroidModel":
         """Set :attr:`anchors` from standardised records ``Xs`` (n, d) and their
@@ -192,13 +254,17 @@ class CentroidModel:
     def reordered(self, order) -> "CentroidModel":
         """The same centroids (and counts, anchors) in another order."""
         return CentroidModel(self.centroids[order], self.counts[order], self.memory,
-                             None if self.anchors is None else self.anchors[order])
+                             None if self.anchors is None else self.anchors[order],
+                             self.min_mass, self.shares[order], self.retired[order],
+                             self._hits[order])
 
     def state(self) -> dict:
-        """Centroids, counts, anchors (copies) and the count cap."""
+        """Centroids, counts, anchors, shares (copies), the count cap and the mass rule."""
         return {"centroids": self.centroids.copy(), "counts": self.counts.copy(),
                 "memory": self.memory,
-                "anchors": None if self.anchors is None else self.anchors.copy()}
+                "anchors": None if self.anchors is None else self.anchors.copy(),
+                "min_mass": self.min_mass, "shares": self.shares.copy(),
+                "retired": self.retired.copy(), "hits": self._hits.copy()}
 
     @classmethod
     def from_state(cls, state: dict) -> "CentroidModel":
@@ -219,4 +285,21 @@ class CentroidModel:
                     not np.isfinite(anchors).all():
                 raise ValueError(f"anchors of shape {anchors.shape} do not fit {C.shape[0]} "
                                  "centroids, or hold NaN or infinite values")
-        return cls(C, counts, memory, anchors)
+        # Absent in states from before centroids were retired: the model then
+        # keeps every centroid, as it did.
+        min_mass = float(state.get("min_mass", 0.0))
+        shares, retired, hits = (state.get(key) for key in ("shares", "retired", "hits"))
+        k = C.shape[0]
+        for name, value in (("shares", shares), ("retired", retired), ("hits", hits)):
+            if value is not None and np.shape(value) != (k,):
+                raise ValueError(f"centroid {name} of shape {np.shape(value)} do not fit "
+                                 f"{k} centroids")
+        if shares is not None and not (np.isfinite(shares).all() and (shares >= 0).all()):
+            raise ValueError("centroid shares hold NaN, infinite or negative values")
+        if hits is not None and (np.asarray(hits) < 0).any():
+            raise ValueError("centroid hits are negative")
+        if not 0.0 <= min_mass < 0.5:
+            raise ValueError(f"min_mass must be in [0, 0.5); got {min_mass}")
+        if retired is not None and np.asarray(retired, dtype=bool).all():
+            raise ValueError("every centroid is retired; at least one must score")
+        return cls(C, counts, memory, anchors, min_mass, shares, retired, hits)

@@ -54,6 +54,37 @@ def test_without_the_cluster_mass_rule_the_same_warmup_inverts_the_detector():
     assert _auc(y[256:], det.score_many(X[256:])) < 0.1
 
 
+def _overfull_warmup(X, y, n_anomalies: int, warmup: int = 256, seed: int = 0):
+    """The stream reordered so its warm-up holds ``n_anomalies`` anomalies."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    head = rng.permutation(np.r_[pos[:n_anomalies], neg[:warmup - n_anomalies]])
+    tail = rng.permutation(np.r_[pos[n_anomalies:], neg[warmup - n_anomalies:]])
+    order = np.r_[head, tail]
+    return X[order], y[order]
+
+
+def test_a_group_the_warmup_overstated_loses_its_centroid_on_the_stream():
+    # 36 of 256 warm-up records (14 %) are alike anomalies: over the 10 % rule,
+    # so they get a centroid and look normal. On the stream their share is 4 %;
+    # the centroid is retired once its learned share falls under the rule.
+    X, y = make_contaminated_stream(n_records=3000, anomaly_fraction=0.04, seed=0)
+    X, y = _overfull_warmup(X, y, n_anomalies=36)
+    det = StreamDetector(**FAST)
+    scores = np.array([det.process_one(x).score for x in X])
+    assert _auc(y[256:1000], scores[256:1000]) < 0.1      # inverted at first
+    assert _auc(y[2000:], scores[2000:]) > 0.95             # then not any more
+    centroids = det.state()["model"]["centroids"]
+    assert centroids["retired"].sum() == 1
+    assert not centroids["retired"][np.argmax(centroids["shares"])]
+    resumed = StreamDetector.from_state(det.state())
+    assert resumed.score_one(X[-1]) == det.score_one(X[-1])
+    legacy = StreamDetector(**FAST, min_cluster_mass=0.0)   # the rule off: nothing retires
+    for x in X[:1500]:
+        legacy.process_one(x)
+    assert not legacy.state()["model"]["centroids"]["retired"].any()
+
+
 def test_small_clusters_spare_many_equal_modes_and_the_largest_cluster():
     assert small_clusters(np.array([100.0, 100.0, 8.0]), 0.1).tolist() == [False, False, True]
     assert not small_clusters(np.full(30, 10.0), 0.1).any()      # 30 equal modes all stay
