@@ -25,6 +25,12 @@ Run it::
     curl -s -XPOST localhost:8080/records -d '{"temp": 21.5, "rpm": 930, "load": 0.4}'
     curl -s localhost:8080/metrics | grep streamae_records_processed_total
 
+With ``--model state.npz`` the service resumes from that file when it
+exists and saves the detector to it (atomically) when it stops (Ctrl-C or
+SIGTERM), so a restart continues the stream where it left off. ``--name``,
+``--seed`` and ``--retrain-every`` set the detector's metric label, seed and
+background retraining.
+
 ``--self-test`` starts the service on a free port, POSTs a synthetic sensor
 stream to itself (in batches, plus single records and one bad record),
 scrapes ``/metrics`` over HTTP, checks the counters against what it sent,
@@ -37,12 +43,14 @@ import argparse
 import json
 import logging
 import math
+import signal
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -255,6 +263,10 @@ def self_test(args) -> int:
     return 0 if ok else 1
 
 
+def _stop_on_sigterm(signum, frame):
+    raise SystemExit(0)   # unwinds serve_forever, so the detector is saved on the way out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
@@ -264,6 +276,14 @@ def main(argv=None) -> int:
     parser.add_argument("--invalid", choices=("skip", "raise"), default="skip",
                         help="bad records: answer valid=false (skip, default) or refuse the "
                              "request with HTTP 400 (raise)")
+    parser.add_argument("--name", default="ingest",
+                        help="detector name: the 'detector' label of every metric")
+    parser.add_argument("--seed", type=int, default=0, help="seed of training and k-means")
+    parser.add_argument("--retrain-every", type=int, default=None, metavar="N",
+                        help="retrain in the background every N records (default: never)")
+    parser.add_argument("--model", type=Path, default=None, metavar="PATH",
+                        help="resume from this saved detector if the file exists, and save "
+                             "to it (atomically) on shutdown")
     parser.add_argument("--self-test", action="store_true",
                         help="serve on a free port, replay a synthetic stream to it, exit")
     parser.add_argument("--records", type=int, default=1200, help="self-test stream length")
@@ -272,16 +292,26 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.self_test:
         return self_test(args)
-    detector = StreamDetector(name="ingest", warmup=args.warmup, epochs=args.epochs,
-                              invalid=args.invalid)
+    if args.model is not None and args.model.exists():
+        detector = StreamDetector.load(args.model, name=args.name)
+        logger.info("resumed %s from %s (%d records seen)", args.name, args.model,
+                    detector.n_seen)
+    else:
+        detector = StreamDetector(name=args.name, warmup=args.warmup, epochs=args.epochs,
+                                  invalid=args.invalid, seed=args.seed,
+                                  retrain_every=args.retrain_every)
     service = IngestService(detector, port=args.port, addr=args.addr)
     logger.info("listening on %s (POST /records, GET /metrics, GET /healthz)", service.url)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)   # a service manager stops it this way
     try:
         service.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         service.close()
+        if args.model is not None:
+            detector.save(args.model)
+            logger.info("saved %s to %s", args.name, args.model)
     return 0
 
 

@@ -188,3 +188,63 @@ def test_ingest_raise_refuses_with_400_naming_the_field(ingest):
             assert status == 400 and (answer["field"], answer["reason"]) == ("temp", "overflow")
     finally:
         service.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> dict:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {timeout} s")
+
+
+def _start_service(port: int, model: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "ingest_service.py"), "--port", str(port),
+         "--warmup", "16", "--epochs", "2", "--seed", "3", "--name", "restarted",
+         "--model", str(model)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def test_ingest_service_saves_on_sigterm_and_resumes_from_the_file(tmp_path):
+    import signal
+
+    model, port = tmp_path / "state.npz", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start_service(port, model)
+    try:
+        _wait_for(base + "/healthz", proc)
+        records = [dict(GOOD, temp=20.0 + i % 7, rpm=900.0 + 3 * i) for i in range(40)]
+        status, body = _post(base + "/records", json.dumps(records).encode())
+        assert status == 200 and body["results"][-1]["ready"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert model.exists() and "saved restarted" in err
+
+    proc = _start_service(port, model)                  # a restart resumes the stream
+    try:
+        health = _wait_for(base + "/healthz", proc)
+        assert health == {"ready": True, "model_version": 1, "n_seen": 40}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "resumed restarted" in err
