@@ -16,7 +16,7 @@ Each detector is streamae with its defaults, and with ``center_memory=2000``
 (the scaler's centre follows slow moves of the records not flagged).
 
     python -m benchmarks.operating_point                 # tuning seeds 0, 1, 2
-    python -m benchmarks.operating_point --report        # reporting seeds 100-104
+    python -m benchmarks.operating_point --report        # reporting seeds 200-204
     python -m benchmarks.operating_point --seeds 1 --wander 0,8
 
 It writes ``operating_point.{json,md,png}`` (``operating_point_report.*`` with

@@ -182,8 +182,9 @@ def test_the_harness_keeps_tuning_and_reporting_seeds_apart():
     assert study_seeds(parser.parse_args(["--seeds", "2"]), 3) == [0, 1]
     assert study_seeds(parser.parse_args(["--report"]), 3) == list(REPORT_SEEDS)
     assert study_seeds(parser.parse_args(["--seed-list", "100,102"]), 3) == [100, 102]
-    assert min(REPORT_SEEDS) >= 100 and seed_role(range(3)) == "tuning"
-    assert seed_role(REPORT_SEEDS) == "reporting" and seed_role([0, 100]) == "mixed"
+    assert min(REPORT_SEEDS) >= 200 and seed_role(range(3)) == "tuning"
+    assert seed_role(REPORT_SEEDS) == "reporting" and seed_role([0, 200]) == "mixed"
+    assert seed_role([100, 104]) == "spent"      # the first reporting round, since read
     with pytest.raises(SystemExit):  # one way of choosing seeds at a time
         parser.parse_args(["--seeds", "2", "--report"])
     with pytest.raises(ValueError, match="--seed-list"):
@@ -203,7 +204,7 @@ def test_results_record_the_seed_role(tmp_path):
         return X, y
 
     doc = run_study("roles", [StreamSpec("gauss", load, warmup=100)], ["sklearn-iforest"],
-                    seeds=[100])
+                    seeds=[200])
     assert doc["settings"]["seed_role"] == "reporting"
     paths = write_results(doc, tmp_path, "roles")
     assert "reporting seeds: never used to choose" in paths["md"].read_text()
