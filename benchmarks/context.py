@@ -58,6 +58,10 @@ VARIANTS = {
     "recon w5": {"scorer": "reconstruction", "context_window": 5},
     "recon w10": {"scorer": "reconstruction", "context_window": 10},
     "recon w20": {"scorer": "reconstruction", "context_window": 20},
+    "recon w5 std": {"scorer": "reconstruction", "context_window": 5,
+                     "context_features": ("std",)},
+    "recon w10 std": {"scorer": "reconstruction", "context_window": 10,
+                      "context_features": ("std",)},
     "recon w10+diff": {"scorer": "reconstruction", "context_window": 10,
                        "context_features": ("mean", "std", "diff")},
 }
@@ -131,6 +135,34 @@ def run_digits(variant: str, digit: int, seed: int) -> dict[str, Any]:
     return rec
 
 
+def measure_cost(variants: list[str], rounds: int = 5, block: int = 1000) -> dict[str, Any]:
+    """Microseconds per ``process_one`` of each variant, timed in interleaved blocks.
+
+    On a shared machine the load changes from one minute to the next, so the
+    variants take turns, ``block`` records each, ``rounds`` times, and each
+    keeps its fastest block. The detectors train 5 epochs (what a record
+    costs does not depend on how well the model is trained).
+    """
+    from streamae import StreamDetector
+    from streamae.datasets import make_sensor_stream
+
+    X, _ = make_sensor_stream(n_records=WARMUP + rounds * block, n_sensors=N_SENSORS, seed=0)
+    dets = {}
+    for variant in variants:
+        dets[variant] = StreamDetector(seed=0, warmup=WARMUP, epochs=5, metrics=False,
+                                       **VARIANTS[variant])
+        dets[variant].learn_many(X[:WARMUP])
+    best = {v: float("inf") for v in variants}
+    for r in range(rounds):
+        rows = X[WARMUP + r * block:WARMUP + (r + 1) * block]
+        for variant, det in dets.items():
+            start = time.perf_counter()
+            for x in rows:
+                det.process_one(x)
+            best[variant] = min(best[variant], (time.perf_counter() - start) / block)
+    return {v: 1e6 * t for v, t in best.items()}
+
+
 def _stat(values: list[float]) -> dict[str, Any]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(np.nanmean(arr)),
@@ -202,6 +234,16 @@ def render(doc: dict[str, Any]) -> str:
             cells.append(f"{_cell(k['roc_auc'])} ({k['recall']['mean']:.2f}; "
                          f"{k['runs_hit']['mean']:.2f})" if k["roc_auc"]["n"] else "-")
         lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
+    if doc.get("cost_us"):
+        base = doc["cost_us"].get("cosine")
+        lines += ["", "## Cost of a record", "",
+                  "Microseconds per `process_one` after the warm-up (8 sensors), the fastest "
+                  "of 5 interleaved blocks of 1000 records per variant (the records/s column "
+                  "above is the whole run's, on a shared machine).", "",
+                  "| variant | µs per record | vs cosine |", "| --- | ---: | ---: |"]
+        for variant, us in doc["cost_us"].items():
+            lines.append(f"| {variant} | {us:.1f} | "
+                         f"{us / base:.2f}x |" if base else f"| {variant} | {us:.1f} | - |")
     if summary["digits"]:
         lines += ["", "## Order-free table: digits protocol", "",
                   f"`digits_protocol(anomaly_digit=d, seed)` for d in {list(DIGITS)}, "
@@ -265,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     machine = machine_info()
     runs = [run_sensor(variant, seed) for variant in variants for seed in seeds]
+    cost = measure_cost(variants)
     digit_runs = [] if args.no_digits else [
         run_digits(variant, digit, seed) for variant in DIGIT_VARIANTS if variant in variants
         for digit in DIGITS for seed in seeds]
@@ -279,7 +322,8 @@ def main(argv: list[str] | None = None) -> None:
                         "digits": DIGITS,
                         "argv": sys.argv[1:] if argv is None else list(argv)},
            "total_seconds": time.perf_counter() - started,
-           "runs": runs, "digit_runs": digit_runs, "summary": summarize(runs, digit_runs)}
+           "runs": runs, "digit_runs": digit_runs, "cost_us": cost,
+           "summary": summarize(runs, digit_runs)}
     stem = args.stem or ("context_report" if args.report else "context_tuning")
     paths = write_results(doc, args.out, stem, render=render, plot=plot)
     print(render(doc))

@@ -147,14 +147,22 @@ class ContextWindow:
 
     # -- the features -----------------------------------------------------------------
     def _derive(self, windows: np.ndarray) -> np.ndarray:
-        """Augmented vectors of windows (n, w, d), oldest record first -> (n, width)."""
+        """Augmented vectors of windows (n, w, d), oldest record first -> (n, width).
+
+        Plain ufunc reductions instead of ``np.mean``/``np.std`` (the same
+        two-pass arithmetic without their wrappers: this runs once a record).
+        """
         current = windows[:, -1, :]
         parts = [current]
+        mean = None
         for feature in self.features:
+            if feature in ("mean", "std") and mean is None:
+                mean = np.add.reduce(windows, axis=1) / self.window        # (n, d)
             if feature == "mean":
-                parts.append(windows.mean(axis=1))
+                parts.append(mean)
             elif feature == "std":
-                parts.append(windows.std(axis=1))
+                dev = windows - mean[:, None, :]
+                parts.append(np.sqrt(np.add.reduce(dev * dev, axis=1) / self.window))
             elif feature == "diff":
                 parts.append(current - windows[:, 0, :])
             else:  # lag k = the record k steps back, k = 1 .. w-1
