@@ -28,6 +28,10 @@ Life of a detector:
    a candidate that fails, diverges, is degenerate or reconstructs worse
    than the serving model is rejected (:mod:`streamae.lifecycle`).
 
+With ``context_window`` (:mod:`streamae.context`), each valid record is first
+extended with statistics of the last records (between intake and model), and
+the warm-up buffer and retrain windows hold the extended vectors.
+
 Cost: scoring one record is a NumPy forward pass of the encoder plus a
 ``k x latent_dim`` product: tens of microseconds for a few hundred
 features. Training costs ``epochs`` passes over the buffer.
