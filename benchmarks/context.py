@@ -149,8 +149,8 @@ def measure_cost(variants: list[str], rounds: int = 5, block: int = 1000) -> dic
     X, _ = make_sensor_stream(n_records=WARMUP + rounds * block, n_sensors=N_SENSORS, seed=0)
     dets = {}
     for variant in variants:
-        dets[variant] = StreamDetector(seed=0, warmup=WARMUP, epochs=5, metrics=False,
-                                       **VARIANTS[variant])
+        dets[variant] = StreamDetector(seed=0, warmup=WARMUP, metrics=False,
+                                       **{"epochs": 5, **VARIANTS[variant]})
         dets[variant].learn_many(X[:WARMUP])
     best = {v: float("inf") for v in variants}
     for r in range(rounds):
@@ -165,6 +165,8 @@ def measure_cost(variants: list[str], rounds: int = 5, block: int = 1000) -> dic
 
 def _stat(values: list[float]) -> dict[str, Any]:
     arr = np.asarray(values, dtype=np.float64)
+    if not arr.size:  # a kind no stream of these settings holds
+        return {"mean": float("nan"), "std": 0.0, "n": 0}
     return {"mean": float(np.nanmean(arr)),
             "std": float(np.nanstd(arr, ddof=1)) if len(arr) > 1 else 0.0, "n": int(len(arr))}
 
