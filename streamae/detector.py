@@ -28,6 +28,10 @@ Life of a detector:
    a candidate that fails, diverges, is degenerate or reconstructs worse
    than the serving model is rejected (:mod:`streamae.lifecycle`).
 
+With ``context_window`` (:mod:`streamae.context`), each valid record is first
+extended with statistics of the last records (between intake and model), and
+the warm-up buffer and retrain windows hold the extended vectors.
+
 Cost: scoring one record is a NumPy forward pass of the encoder plus a
 ``k x latent_dim`` product: tens of microseconds for a few hundred
 features. Training costs ``epochs`` passes over the buffer.
@@ -51,6 +55,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from .config import DetectorConfig
+from .context import ContextWindow
 from .errors import INVALID_REASONS, ModelFileError, NotReadyError
 from .lifecycle import Lifecycle
 from .recorder import MetricsRecorder, NullRecorder
@@ -103,12 +108,9 @@ class StreamDetector:
 
     The first ``warmup`` valid records train the model; every later record is
     scored ``1 - max_j cos(E(x), C_j)`` (higher = more anomalous; 0.0 while
-    warming up), flagged above the threshold, and learned: centroids and
-    threshold follow the stream, and the model retrains on schedule or after a
-    drift. The module docstring of :mod:`streamae.detector` tells the life of
-    a detector and its thread-safety contract. Cost: tens of microseconds a
-    record for a few hundred features; training costs ``epochs`` passes over
-    the buffer.
+    warming up), flagged above the threshold, and learned. The module
+    docstring of :mod:`streamae.detector` tells the life of a detector, its
+    cost and its thread-safety contract.
 
     Parameters
     ----------
@@ -170,6 +172,7 @@ class StreamDetector:
         self._recorder = MetricsRecorder(name) if metrics else NullRecorder()
         self._lock = threading.RLock()
         self._intake = RecordIntake(config, self._recorder)
+        self._context = ContextWindow.from_config(config)     # None: off, and free
         self._life = Lifecycle(config, trainer or Trainer(config), self._recorder, self._lock)
         self._recorder.model(None, 0)
         self._recorder.follow_threshold(lambda: self.threshold)
@@ -237,6 +240,7 @@ class StreamDetector:
             return float("nan")
         with self._lock:
             model = self._life.model
+            vec = vec if self._context is None else self._context.peek(vec)
             return 0.0 if model is None else model.score_one(vec).score
 
     def score_many(self, X: Any) -> np.ndarray:
@@ -257,7 +261,8 @@ class StreamDetector:
         with self._lock:
             model = self._life.model
             if model is not None and valid.any():
-                scores[valid] = model.score_many(M[valid])[0]
+                M = M[valid] if self._context is None else self._context.many(M[valid])
+                scores[valid] = model.score_many(M)[0]
         return scores
 
     def explain_one(self, x: Any, top: int = 5):
@@ -278,12 +283,13 @@ class StreamDetector:
             if model is None:
                 raise NotReadyError(f"the detector is still warming up ({self.n_seen} of "
                                     f"{self._config.warmup} records); nothing to explain yet")
-            return explain(model, vec, self.feature_names, top)
+            return explain(model, vec, self.feature_names, top, context=self._context)
 
     # -- learning -----------------------------------------------------------------
     def _learn(self, vec: np.ndarray):
         """Score (when ready) and learn one valid vector; the lock is held."""
         self._recorder.learned()
+        vec = vec if self._context is None else self._context.push(vec)  # temporal context
         model = self._life.model
         if model is None:
             self._life.learn_warmup(vec)
@@ -361,11 +367,13 @@ class StreamDetector:
         True
         """
         with self._lock:
-            schema = self._intake.schema
+            schema, ctx = self._intake.schema, self._context
+            n = 0 if schema is None else schema.n_features
             return {"format": STATE_FORMAT, "state_version": STATE_VERSION,
                     "config": self._config.model_dump(mode="json"), "name": self._name,
                     "schema": None if schema is None else schema.state(),
-                    **self._life.state(0 if schema is None else schema.n_features)}
+                    "context": None if ctx is None else ctx.state(),
+                    **self._life.state(n if ctx is None else ctx.width(n))}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], *, name: str | None = None,
@@ -388,10 +396,12 @@ class StreamDetector:
             det._intake.schema = FeatureSchema.from_state(state["schema"])
         det._life.restore(state)
         n_features = det.n_features
+        if det._context is not None and n_features is not None:
+            n_features = det._context.restore(state.get("context"), n_features)
         model = det._life.model
         if model is not None and n_features is not None and model.n_features != n_features:
             raise ValueError(f"the model takes {model.n_features} features but the schema "
-                             f"has {n_features}")
+                             f"(with its context) gives {n_features}")
         return det
 
     def save(self, path) -> None:

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .context import ContextWindow
 from .model import ScoringModel
 
 __all__ = ["Explanation", "FeatureContribution", "explain"]
@@ -80,8 +81,16 @@ class Explanation(NamedTuple):
 
 
 def explain(model: ScoringModel, vec: np.ndarray, names: tuple[str, ...] | None,
-            top: int = 5) -> Explanation:
-    """Explain the score of the raw record ``vec`` under ``model`` (nothing changes)."""
+            top: int = 5, context: ContextWindow | None = None) -> Explanation:
+    """Explain the score of the raw record ``vec`` under ``model`` (nothing changes).
+
+    With a temporal ``context`` (:mod:`streamae.context`) the record is
+    explained with its context features, named after the fields
+    (``temp@std5``: the rolling standard deviation of ``temp``), whose
+    ``value`` is the derived value.
+    """
+    if context is not None:
+        names, vec = context.names(names, vec.shape[0]), context.peek(vec)
     scored = model.score_one(vec)
     if model.scorer.kind == "cosine":
         centroid = model.centroids.centroids[scored.cluster].astype(np.float32)

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .config import DetectorConfig
+from .context import context_width
 from .errors import ModelFileError
 from .files import NpzReader, atomic_write_bytes
 
@@ -108,6 +109,8 @@ def _member_bound(header: dict) -> int:
         config, schema = state.get("config"), state.get("schema")
     cfg = DetectorConfig(**(config or {}))  # a state that is not a detector's: the defaults
     n_features = int(schema["n_features"]) if schema else 0
+    # the windows hold records with their temporal context (streamae.context)
+    n_features = context_width(n_features, cfg.context_window, cfg.context_features)
     widths = [n_features, cfg.latent_dim or 32, 256, *(cfg.hidden or ())]
     if cfg.image_shape is not None:
         widths.append(2048)  # the flattened convolution features of an image code

@@ -114,8 +114,15 @@ class StandardScaler:
             keep = dev <= self.outlier_bound * spread
         return None if keep.all() else keep
 
-    def fit(self, X: np.ndarray) -> "StandardScaler":
+    def fit(self, X: np.ndarray, blocks: int = 1) -> "StandardScaler":
         """Fit mean and scale on the rows of ``X`` (n_records, n_features).
+
+        ``blocks`` > 1 splits the features into that many equal, contiguous
+        blocks, each with its own common scale for the floor: the blocks of
+        a record with its temporal context (:mod:`streamae.context`: the
+        values, their rolling means, their rolling standard deviations ...)
+        spread on different scales, and a floor common to all would flatten
+        the narrow ones.
 
         Raises
         ------
@@ -166,11 +173,11 @@ class StandardScaler:
         floor = self.min_scale * max(float(std.max(initial=0.0)), 1e-12)
         spread = std > floor
         if self.floor > 0 and spread.any():
-            common = self.floor * float(np.median(std[spread]))
+            common = self.floor * _block_medians(std, spread, blocks)
             with np.errstate(over="ignore"):
                 shrunk = np.sqrt(std ** 2 + common ** 2)
             huge = ~np.isfinite(shrunk)  # squares beyond float64: same value, no overflow
-            shrunk[huge] = np.hypot(std[huge], common)
+            shrunk[huge] = np.hypot(std[huge], np.broadcast_to(common, std.shape)[huge])
             std = shrunk
         self.scale_ = np.where(spread, std, 1.0)
         return self
@@ -233,3 +240,17 @@ def _moments(X: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.nda
     mean = np.where(keep, X, 0.0).sum(axis=0) / count
     std = np.sqrt((np.where(keep, X - mean, 0.0) ** 2).sum(axis=0) / count)
     return mean, std
+
+
+def _block_medians(std: np.ndarray, spread: np.ndarray, blocks: int) -> np.ndarray | float:
+    """The median spread of the spread-carrying features, per block of features
+    (a float for one block; a block with none takes the overall median)."""
+    overall = float(np.median(std[spread]))
+    if blocks <= 1 or std.shape[0] % blocks:
+        return overall
+    size = std.shape[0] // blocks
+    out = np.empty_like(std)
+    for b in range(blocks):
+        part, has = std[b * size:(b + 1) * size], spread[b * size:(b + 1) * size]
+        out[b * size:(b + 1) * size] = float(np.median(part[has])) if has.any() else overall
+    return out

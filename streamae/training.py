@@ -36,6 +36,7 @@ import numpy as np
 
 from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
+from .context import context_width
 from .errors import ConfigMismatchError, RetrainError
 from .guard import RangeGuard
 from .l2 import l2_normalize
@@ -143,7 +144,8 @@ class Trainer:
 
         cfg = self.config
         seed = derive_seed(cfg.seed, fit_index)
-        scaler = StandardScaler(floor=cfg.scale_floor).fit(X_raw)
+        blocks = context_width(1, cfg.context_window, cfg.context_features)
+        scaler = StandardScaler(floor=cfg.scale_floor).fit(X_raw, blocks=blocks)
         Xs = scaler.transform(X_raw)
         generator = torch.Generator().manual_seed(seed)
         net = self._network(X_raw.shape[1], generator)

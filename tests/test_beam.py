@@ -131,11 +131,13 @@ def test_per_key_scores_equal_a_plain_detector(mode, tmp_path, monkeypatch):
     assert all(r["label"] == 1 for r in last.values())
 
 
-def test_state_round_trip_through_beams_coder_continues_exactly():
+@pytest.mark.parametrize("context", [{}, {"context_window": 4}],
+                         ids=["no-context", "temporal-context"])
+def test_state_round_trip_through_beams_coder_continues_exactly(context):
     rows = [row for _, row in keyed_stream(n_keys=1, per_key=120)]
     coder = CloudpickleCoder()  # what AnomalyDetection keeps per key, bz2 + base64 inside
     straight = StreamaeDetector(features=FEATURES, retrain_every=40, min_retrain_records=16,
-                                **CFG)
+                                **CFG, **context)
     resumed = coder.decode(coder.encode(straight))  # before any record: no detector yet
     assert resumed.stream_detector is None
     cuts = {10, 50, 90}  # during warm-up, after the fit, after a retrain

@@ -148,3 +148,25 @@ def test_image_studies_add_a_dense_reference_row_beside_the_convolutional_stream
         kinds[name] = peer.detector.state()["model"]["autoencoder"]["kind"]
         assert peer.name == name
     assert kinds == {"streamae": "conv", "streamae-dense": "dense"}
+
+
+def test_context_study_writes_its_tables(tmp_path, monkeypatch):
+    import benchmarks.context as study
+
+    monkeypatch.setattr(study, "N_RECORDS", 700)
+    monkeypatch.setattr(study, "WARMUP", 64)
+    monkeypatch.setattr(study, "COLLECTIVE_LENGTH", 5)     # three runs: shift, stuck, ramp
+    monkeypatch.setattr(study, "VARIANTS", {k: {**v, "epochs": 3, "n_clusters": 2}
+                                            for k, v in study.VARIANTS.items()})
+    cost = study.measure_cost
+    monkeypatch.setattr(study, "measure_cost", lambda variants: cost(variants, 1, 50))
+    study.main(["--seeds", "1", "--variants", "cosine,recon w5", "--no-digits",
+                "--out", str(tmp_path)])
+    text = (tmp_path / "context_tuning.md").read_text()
+    assert "(tuning seeds)" in text and "| recon w5 |" in text and "µs per record" in text
+    doc = json.loads((tmp_path / "context_tuning.json").read_text())
+    run = doc["runs"][0]
+    assert set(run["kinds"]) == {"shift", "stuck", "ramp", "point"}
+    assert 0.0 <= run["roc_auc"] <= 1.0 and run["records_per_second"] > 0
+    assert (tmp_path / "context_tuning.png").stat().st_size > 0
+

@@ -177,6 +177,26 @@ def test_sensor_stream_normal_data_is_correlated():
     assert off_diagonal.max() > 0.5
 
 
+def test_sensor_stream_collective_kinds_are_labelled_and_leave_the_rest_alone():
+    X, y = make_sensor_stream(n_records=3000, anomaly_fraction=0.04, seed=4)
+    Xd, yd, kinds = make_sensor_stream(n_records=3000, anomaly_fraction=0.04, seed=4,
+                                       return_kinds=True)
+    np.testing.assert_array_equal(X, Xd)            # the default stream is unchanged
+    assert set(kinds.tolist()) <= {"", "point", "shift", "stuck"}
+    all_kinds = ("shift", "stuck", "ramp", "vibration", "freeze")
+    Xk, yk, kinds = make_sensor_stream(n_records=3000, anomaly_fraction=0.04, seed=4,
+                                       collective_kinds=all_kinds, return_kinds=True)
+    np.testing.assert_array_equal(yk, y)            # same places, other kinds
+    np.testing.assert_array_equal(Xk[y == 0], X[y == 0])
+    runs = [k for k in all_kinds if (kinds == k).any()]
+    assert runs == list(all_kinds[:len(runs)]) and len(runs) >= 2  # in turn
+    frozen = np.flatnonzero(kinds == "freeze")
+    if frozen.size:
+        assert np.ptp(Xk[frozen], axis=0).min() == 0.0   # one sensor reads a constant
+    with pytest.raises(ValueError, match="collective_kinds"):
+        make_sensor_stream(n_records=100, collective_kinds=("wobble",))
+
+
 def test_sensor_stream_deterministic_and_seeded():
     X1, y1 = make_sensor_stream(n_records=1000, seed=7)
     X2, y2 = make_sensor_stream(n_records=1000, seed=7)

@@ -163,8 +163,10 @@ def _trained(n: int = 200, **params):
     return det
 
 
-def test_pickle_round_trip_gives_identical_scores():
-    det = _trained(200)
+@pytest.mark.parametrize("context", [{}, {"context_window": 5}],
+                         ids=["no-context", "temporal-context"])
+def test_pickle_round_trip_gives_identical_scores(context):
+    det = _trained(200, **context)
     assert det.ready
     twin = pickle.loads(pickle.dumps(det))
     assert twin.ready and twin.feature_names == det.feature_names

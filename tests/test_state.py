@@ -32,10 +32,11 @@ def sensor():
     return X
 
 
-@pytest.mark.parametrize("background", [False])
-def test_from_state_continues_bit_identically_across_retrains(sensor, background):
+@pytest.mark.parametrize("context", [{}, {"context_window": 6, "context_features": (
+    "mean", "std", "diff", "lag")}], ids=["no-context", "temporal-context"])
+def test_from_state_continues_bit_identically_across_retrains(sensor, context):
     cfg = dict(warmup=64, epochs=20, n_clusters=3, seed=0, retrain_every=150,
-               retrain_window=200, min_retrain_records=64, drift="adwin")
+               retrain_window=200, min_retrain_records=64, drift="adwin", **context)
     det = StreamDetector(**cfg, metrics=False)
     scores_of(det, sensor[:300])
     twin = StreamDetector.from_state(copy.deepcopy(det.state()), metrics=False)

@@ -15,6 +15,9 @@ _MIN_SEGMENT = 20
 _PERIOD = 288  # "daily" cycle: one day of 5-minute readings
 _NOISE_STD = 0.1
 _DRIFT_SHIFT = 2.0  # latent distance the operating point moves at the drift
+#: Kinds of collective anomaly runs make_sensor_stream can inject.
+COLLECTIVE_KINDS = ("shift", "stuck", "ramp", "vibration", "freeze")
+_DEFAULT_KINDS = ("shift", "stuck")
 
 
 def _draw_phase(rng: np.random.Generator, n_sensors: int, d: int) -> dict:
@@ -85,7 +88,9 @@ def make_sensor_stream(
     collective_length: int = 20,
     seed: int = 0,
     wander: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
+    collective_kinds: tuple[str, ...] = _DEFAULT_KINDS,
+    return_kinds: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Generate a labelled multi-sensor stream with point and collective anomalies.
 
     Normal records come from a plant with three latent operating modes. The
@@ -103,8 +108,15 @@ def make_sensor_stream(
       two sensors, or broken correlation (up to half of the sensors read as if
       the plant were in another mode, each of them within its normal range);
     - collective anomalies: runs of ``collective_length`` records where one or
-      two sensors are shifted by 3-5 standard deviations, or stuck at a constant
-      off-normal value.
+      two sensors are, by default, shifted by 3-5 standard deviations
+      (``"shift"``), or stuck at a constant off-normal value (``"stuck"``).
+      ``collective_kinds`` can ask for runs whose records each look normal or
+      nearly so, and only the run is abnormal: ``"ramp"`` (the sensors glide
+      away, by 3-5 standard deviations at the run's last record, then snap
+      back: a valve that closes slowly), ``"vibration"`` (they alternate
+      between +a and -a around their normal reading, a = 1.2-2 standard
+      deviations: a vibrating pump) and ``"freeze"`` (they keep reading their
+      value at the run's first record: a frozen sensor).
 
     With ``drift_at``, the operating point moves abruptly at that record and
     stays: the mode means shift, the mixing matrix and the sensor offsets
@@ -140,6 +152,15 @@ def make_sensor_stream(
         Largest slow move of the operating point, in within-mode standard
         deviations of each sensor (>= 0). 0 keeps it still; the stream is
         then the same as before this option existed.
+    collective_kinds : tuple of str, default=("shift", "stuck")
+        Kinds of the collective runs, from ``"shift"``, ``"stuck"``,
+        ``"ramp"``, ``"vibration"``, ``"freeze"``. The default draws
+        ``"shift"`` or ``"stuck"`` at random for each run (the stream of
+        earlier versions); any other choice gives the runs the kinds in turn,
+        in the order given. Where the runs are, and everything else, does not
+        depend on the kinds.
+    return_kinds : bool, default=False
+        Also return each record's kind of anomaly.
 
     Returns
     -------
@@ -147,6 +168,9 @@ def make_sensor_stream(
         The stream, in time order.
     y : ndarray of shape (n_records,), int64
         1 for injected anomalies, 0 for normal records.
+    kinds : ndarray of shape (n_records,), str
+        Only with ``return_kinds``: ``""`` for normal records, ``"point"``
+        for point anomalies, the run's kind for records of a collective run.
 
     Examples
     --------
@@ -162,6 +186,11 @@ def make_sensor_stream(
     ...                             wander=4.0, seed=0)
     >>> int(yw.sum()), bool(np.abs(Xw[-200:].mean(0) - Xw[:200].mean(0)).max() > 1.0)
     (0, True)
+    >>> Xk, yk, kinds = make_sensor_stream(n_records=2000, n_sensors=4, collective_length=10,
+    ...                                    collective_kinds=("ramp", "freeze"), return_kinds=True,
+    ...                                    seed=0)
+    >>> sorted(set(kinds.tolist())), bool(np.array_equal(yk, kinds != ""))
+    (['', 'freeze', 'point', 'ramp'], True)
     """
     func = "make_sensor_stream"
     n_records = check_int(n_records, "n_records", func, low=2)
@@ -173,6 +202,11 @@ def make_sensor_stream(
     drift = _resolve_drift(drift_at, n_records)
     seed = check_int(seed, "seed", func, low=0)
     wander = check_nonnegative(wander, "wander", func)
+    collective_kinds = tuple(collective_kinds)
+    if not collective_kinds or set(collective_kinds) - set(COLLECTIVE_KINDS):
+        raise ValueError(f"The 'collective_kinds' parameter of {func} must be a non-empty "
+                         f"tuple of names from {COLLECTIVE_KINDS}. Got {collective_kinds!r} "
+                         "instead.")
 
     # Separate generators so that the normal stream before the drift, and the
     # anomaly positions, do not depend on whether or where a drift happens.
@@ -220,6 +254,7 @@ def make_sensor_stream(
         X += path * np.where(phase_of[:, None] == 0, scales[0], scales[1])
 
     y = np.zeros(n_records, dtype=np.int64)
+    kinds = np.full(n_records, "", dtype="<U9")
     n_anomalies = int(round(anomaly_fraction * n_records))
     n_runs = int(round(0.5 * n_anomalies)) // collective_length
     n_points = n_anomalies - n_runs * collective_length
@@ -241,11 +276,13 @@ def make_sensor_stream(
         stop = start + collective_length
         channels = np.argsort(run_keys[k])[: 1 + int(run_two[k] and n_sensors > 2)]
         delta = run_delta[k, channels] * scales[phase_of[start]][channels]
-        if run_stuck[k]:
-            X[start:stop, channels] = X[start, channels] + delta
+        if collective_kinds == _DEFAULT_KINDS:
+            kind = "stuck" if run_stuck[k] else "shift"
         else:
-            X[start:stop, channels] += delta
+            kind = collective_kinds[k % len(collective_kinds)]
+        _inject_run(X, start, stop, channels, delta, kind)
         y[start:stop] = 1
+        kinds[start:stop] = kind
 
     # point anomalies among the remaining records
     points = np.sort(rng.choice(np.flatnonzero(y == 0), size=n_points, replace=False))
@@ -275,7 +312,28 @@ def make_sensor_stream(
         channels = np.argsort(point_keys[k])[: 1 + int(point_two[k])]
         X[i, channels] += point_delta[k, channels] * scale[channels]
         y[i] = 1
-    return X, y
+    kinds[points[y[points] == 1]] = "point"
+    return (X, y, kinds) if return_kinds else (X, y)
+
+
+def _inject_run(X: np.ndarray, start: int, stop: int, channels: np.ndarray, delta: np.ndarray,
+                kind: str) -> None:
+    """Turn records ``start:stop`` of ``channels`` into a collective anomaly of ``kind``.
+
+    ``delta`` (one per channel, signed) is 3-5 within-mode standard deviations.
+    """
+    length = stop - start
+    if kind == "stuck":
+        X[start:stop, channels] = X[start, channels] + delta
+    elif kind == "shift":
+        X[start:stop, channels] += delta
+    elif kind == "ramp":
+        X[start:stop, channels] += np.outer(np.arange(1, length + 1) / length, delta)
+    elif kind == "vibration":
+        sign = np.where(np.arange(length) % 2 == 0, 1.0, -1.0)
+        X[start:stop, channels] += np.outer(sign, 0.4 * delta)
+    else:  # freeze: the reading of the run's first record, kept
+        X[start:stop, channels] = X[start, channels]
 
 
 def make_contaminated_stream(
