@@ -285,9 +285,11 @@ class Lifecycle:
             serving = self.model
             # The configured k, not the serving model's: that one may have lost small clusters.
             k = self.config.n_clusters
+            # A growth retrain continues the serving autoencoder's training.
+            warm = {"init": serving} if held is not None else {}
             new = self.trainer.fit(window, fit_index=fit_index, n_clusters=k,
                                    should_stop=lambda: self._closed,
-                                   on_epoch=self._progress(f"retrain ({trigger})"))
+                                   on_epoch=self._progress(f"retrain ({trigger})"), **warm)
             if self._closed:
                 raise RetrainError("the detector was closed during the retrain", "interrupted")
             if held is None:

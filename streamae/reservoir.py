@@ -8,7 +8,7 @@ comparison and no random draw). Records are stored as float32, with the
 index of each record among those offered (its *stamp*), so a retrain can
 leave the most recent ones out and judge the candidate on them.
 
-Memory: ``capacity * (4 * n_features + 8)`` bytes; 4 496 KiB for the default
+Memory: ``capacity * (4 * n_features + 8)`` bytes; 4 416 KiB (4.5 MB) for
 4 096 records of 274 features.
 
 Examples
