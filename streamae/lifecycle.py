@@ -96,6 +96,7 @@ class Lifecycle:
         # Growth retrains (None: off, or over): the next count at which one is due.
         self.growth_at: int | None = 2 * cfg.warmup if self.growing(cfg) else None
         self.reservoir: Reservoir | None = None
+        self._growth_started_at: int | None = None
         self.n_seen = 0
         self.n_fits = 0
         self.since_retrain = 0
@@ -267,6 +268,7 @@ class Lifecycle:
     def _growth_records(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The reservoir's records and the held-back recent ones of a growth
         retrain (lock held); advances the growth schedule."""
+        self._growth_started_at = self.growth_at
         self.growth_at = 2 * self.growth_at if self.growth_at is not None else None
         if self.growth_at is not None and self.growth_at > self.growth_last:
             self.growth_at = None
@@ -355,9 +357,11 @@ class Lifecycle:
         detector restored from this state retrains again (a drift retrain on
         the retrain window then, as its re-warm-up records are not kept).
         """
-        pending = self.pending
+        pending, growth_at = self.pending, self.growth_at
         if self._running and pending is None:
             pending = self._running_trigger
+        if self._running and self._running_trigger == "growth":
+            growth_at = self._growth_started_at  # restored, it runs this growth retrain again
         return {
             "n_seen": self.n_seen, "n_fits": self.n_fits, "since_retrain": self.since_retrain,
             "pending": pending, "drift_seen_at": self.drift_seen_at,
@@ -366,7 +370,7 @@ class Lifecycle:
             "window": None if self.window is None else _stack(self.window, n_features),
             "recent": None if self.recent is None else _stack(self.recent, n_features),
             "drift": None if self.drift is None else self.drift.state(),
-            "growth_at": self.growth_at,
+            "growth_at": growth_at,
             "reservoir": None if self.reservoir is None else self.reservoir.state(),
             "model": None if self.model is None else self.model.state(),
         }
@@ -390,7 +394,7 @@ class Lifecycle:
             self.drift = ScoreDriftMonitor.from_state(state["drift"])
         if self.growing(cfg):
             self.growth_at = state.get("growth_at", self.growth_at)
-        if self.growth_at is not None and state.get("reservoir") is not None:
+        if self.growing(cfg) and state.get("reservoir") is not None:
             self.reservoir = Reservoir.from_state(state["reservoir"])
         model = state.get("model")
         self.model = None if model is None else ScoringModel.from_state(model)

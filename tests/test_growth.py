@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 import numpy as np
 import pytest
@@ -100,3 +101,34 @@ def test_state_round_trip_continues_bit_identically(stream, tmp_path, cut):
     def outcomes(d):
         return [(e["n_seen"], e["outcome"]) for e in d.retrain_log]
     assert outcomes(det) == outcomes(twin) == outcomes(loaded)
+
+
+class BlockingTrainer(Trainer):
+    """Retrains wait for ``release`` (a growth retrain caught running)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.release = threading.Event()
+
+    def fit(self, X_raw, *, fit_index=0, **kw):
+        if fit_index > 0:
+            self.release.wait(30)
+        return super().fit(X_raw, fit_index=fit_index, **kw)
+
+
+def test_a_state_taken_during_a_growth_retrain_runs_it_again(stream):
+    cfg = {**GROW, "background_retrain": True}
+    trainer = BlockingTrainer(StreamDetector(**cfg).config)
+    det = StreamDetector(**cfg, trainer=trainer)
+    det.learn_many(stream[:130])
+    assert det._life.retraining
+    state = det.state()
+    trainer.release.set()
+    det.wait_for_retrain()
+    assert (state["pending"], state["growth_at"]) == ("growth", 128)
+    assert state["reservoir"]["data"].shape[0] > 64
+    twin = StreamDetector.from_state(state, metrics=False)
+    twin.learn_one(stream[130])
+    twin.wait_for_retrain()
+    assert [e["trigger"] for e in twin.retrain_log] == ["growth"]
+    assert twin._life.growth_at == det._life.growth_at == 256
