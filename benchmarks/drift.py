@@ -76,9 +76,10 @@ def sensor_shift(seed: int) -> tuple[np.ndarray, np.ndarray, int]:
 STREAMS = {"digits-swap": digits_swap, "sensor-shift": sensor_shift}
 
 
-def run_one(stream: str, detector: str, seed: int) -> dict:
+def run_one(stream: str, detector: str, seed: int, **overrides) -> dict:
     X, y, change = STREAMS[stream](seed)
-    det = StreamDetector(warmup=WARMUP, seed=seed, metrics=False, **DETECTORS[detector])
+    det = StreamDetector(warmup=WARMUP, seed=seed, metrics=False,
+                         **{**DETECTORS[detector], **overrides})
     start = time.perf_counter()
     results = [det.process_one(x) for x in X]
     det.wait_for_retrain()
@@ -179,14 +180,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one seed")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--growth", choices=["default", "on", "off"], default="default",
+                        help="growth retrains for every detector: the default, on "
+                             "(growth=4096) or off (the growth tuning study)")
+    parser.add_argument("--stem", default=None, help="file stem (default drift, drift-quick)")
     args = parser.parse_args(argv)
+    overrides = {"default": {}, "on": {"growth": 4096}, "off": {"growth": None}}[args.growth]
     set_threads(args.threads)
     seeds = 1 if args.quick else args.seeds
     runs = []
     for stream in STREAMS:
         for detector in DETECTORS:
             for seed in range(seeds):
-                r = run_one(stream, detector, seed)
+                r = run_one(stream, detector, seed, **overrides)
                 print(f"{stream:13s} {detector:22s} seed {seed}: AUC before "
                       f"{r['auc_before']:.3f} after {r['auc_after']:.3f} "
                       f"({len(r['retrains'])} retrains, {r['seconds']:.1f}s)", flush=True)
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = summarize(runs)
     info = machine_info()
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "drift" if not args.quick else "drift-quick"
+    stem = args.stem or ("drift" if not args.quick else "drift-quick")
     slim = [{k: v for k, v in r.items() if k not in ("scores", "flags", "labels", "thresholds")}
             for r in runs]
     (args.out / f"{stem}.json").write_text(json.dumps(

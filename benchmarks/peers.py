@@ -40,6 +40,8 @@ __all__ = [
     "PEER_NAMES",
     "STREAMAE_PEERS",
     "IMAGE_ONLY_PEERS",
+    "GROWTH_VARIANTS",
+    "TUNING_ONLY_PEERS",
     "Peer",
     "PeerUnavailable",
     "default_peers",
@@ -441,6 +443,13 @@ STREAMAE_VARIANTS: dict[str, dict[str, Any]] = {
     "streamae-toll": {"scorer": "toll"},
 }
 
+#: Variants that set ``growth`` explicitly, whatever its default (the growth
+#: tuning study, ``*_tuning_growth``); run only when asked for.
+GROWTH_VARIANTS: dict[str, dict[str, Any]] = {
+    "streamae-growth": {"growth": 4096},
+    "streamae-nogrowth": {"growth": None},
+}
+
 
 def streamae_detector_kwargs() -> set[str]:
     """Keyword arguments :class:`~streamae.StreamDetector` accepts besides its config."""
@@ -462,6 +471,17 @@ def _streamae(name, n_features, warmup, seed, n_records=None, detector_kwargs=No
     return StreamaePeer(name, detector, {**params, **(detector_kwargs or {})})
 
 
+def _streamae_growth(name, n_features, warmup, seed, n_records=None, **kw):
+    """streamae with ``growth`` on or off (``-dense-``: and the dense autoencoder)."""
+    if "-dense" in name:
+        kw.pop("image_shape", None)
+    setting = GROWTH_VARIANTS[name.replace("-dense", "")]
+    peer = _streamae("streamae", n_features, warmup, seed, n_records=n_records,
+                     **{**kw, **setting})
+    peer.name = name
+    return peer
+
+
 def _streamae_dense(name, n_features, warmup, seed, n_records=None, **kw):
     """streamae's default detector with the dense autoencoder: the reference row of an
     image study whose other streamae rows use the convolutional one (``image_shape``)."""
@@ -478,6 +498,8 @@ _FACTORIES: dict[str, Callable[..., Peer]] = {
     "streamae-recon": _streamae,
     "streamae-toll": _streamae,
     "streamae-dense": _streamae_dense,
+    **{name: _streamae_growth for name in GROWTH_VARIANTS},
+    **{name.replace("streamae", "streamae-dense"): _streamae_growth for name in GROWTH_VARIANTS},
     "river-hst": _river_hst,
     "river-ocsvm": _river_ocsvm,
     "river-loda": _river_loda,
@@ -492,14 +514,20 @@ _FACTORIES: dict[str, Callable[..., Peer]] = {
 #: Every detector :func:`make_detector` can build, streamae's variants first.
 PEER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 #: The streamae variants (configured with :class:`~streamae.DetectorConfig` keywords).
-STREAMAE_PEERS: tuple[str, ...] = (*STREAMAE_VARIANTS, "streamae-dense")
+STREAMAE_PEERS: tuple[str, ...] = (
+    *STREAMAE_VARIANTS, "streamae-dense", *GROWTH_VARIANTS,
+    *(name.replace("streamae", "streamae-dense") for name in GROWTH_VARIANTS))
 #: Run only when asked for (the image studies add them to their default list).
 IMAGE_ONLY_PEERS: tuple[str, ...] = ("streamae-dense",)
+#: Run only when asked for: the growth on/off rows of the growth tuning study.
+TUNING_ONLY_PEERS: tuple[str, ...] = STREAMAE_PEERS[len(STREAMAE_VARIANTS) + 1:]
 
 
 def default_peers() -> list[str]:
-    """Every detector but :data:`IMAGE_ONLY_PEERS`, in the order of :data:`PEER_NAMES`."""
-    return [name for name in PEER_NAMES if name not in IMAGE_ONLY_PEERS]
+    """Every detector but :data:`IMAGE_ONLY_PEERS` and :data:`TUNING_ONLY_PEERS`, in the
+    order of :data:`PEER_NAMES`."""
+    return [name for name in PEER_NAMES
+            if name not in IMAGE_ONLY_PEERS and name not in TUNING_ONLY_PEERS]
 
 
 def make_detector(name: str, n_features: int, warmup: int, seed: int,

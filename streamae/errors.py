@@ -34,8 +34,9 @@ __all__ = [
 InvalidReason = Literal["nan", "inf", "overflow", "missing", "non_numeric", "type", "shape"]
 INVALID_REASONS: tuple[str, ...] = get_args(InvalidReason)
 
-#: What started a retrain.
-RetrainTrigger = Literal["schedule", "drift", "manual"]
+#: What started a retrain. ``growth``: the growth retrains on the reservoir of
+#: accepted records at 2, 4, 8, ... times the warm-up (``DetectorConfig.growth``).
+RetrainTrigger = Literal["schedule", "drift", "manual", "growth"]
 RETRAIN_TRIGGERS: tuple[str, ...] = get_args(RetrainTrigger)
 
 #: How a retrain ended. ``deferred`` is counted once when a due retrain must

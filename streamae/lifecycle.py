@@ -7,6 +7,9 @@ keeps the records it changes on:
 - the retrain window (recent records not flagged) and, with a drift
   detector, the window of all recent records;
 - the drift monitor on the score stream and its cooldown;
+- with ``growth``, the reservoir sample of accepted records
+  (:class:`~streamae.reservoir.Reservoir`) and the growth retrains at 2, 4,
+  8, ... times the warm-up, each judged on held-back recent records;
 - the schedule (:meth:`Lifecycle.due`, one predicate driven by the counters
   and the drift detector);
 - the retrain itself, inline or in one background thread at a time, the
@@ -36,6 +39,7 @@ import numpy as np
 from .config import DetectorConfig
 from .errors import NotReadyError, RetrainError, RetrainOutcome, RetrainTrigger
 from .model import Scored, ScoringModel
+from .reservoir import Reservoir
 from .training import Trainer, carry_cluster_identity, check_candidate
 
 __all__ = ["Lifecycle"]
@@ -89,6 +93,10 @@ class Lifecycle:
         if cfg.drift is not None:
             from .drift import ScoreDriftMonitor
             self.drift = ScoreDriftMonitor(cfg.drift)
+        # Growth retrains (None: off, or over): the next count at which one is due.
+        self.growth_at: int | None = 2 * cfg.warmup if self.growing(cfg) else None
+        self.reservoir: Reservoir | None = None
+        self._growth_started_at: int | None = None
         self.n_seen = 0
         self.n_fits = 0
         self.since_retrain = 0
@@ -102,6 +110,16 @@ class Lifecycle:
         self._closed = False
 
     # -- views ------------------------------------------------------------------
+    @staticmethod
+    def growing(cfg: DetectorConfig) -> bool:
+        """Whether ``cfg`` asks for growth retrains (they need a retrain window)."""
+        return cfg.growth is not None and cfg.retrain_window > 0
+
+    @property
+    def growth_last(self) -> int:
+        """The count after which no growth retrain starts."""
+        return 8 * (self.config.growth or 0)
+
     @property
     def retraining(self) -> bool:
         """True while a retrain runs (in the background or inline)."""
@@ -135,6 +153,8 @@ class Lifecycle:
             not scored.flagged or cfg.update_on_anomalies))
         if self.window is not None and not (scored.flagged or scored.guarded):
             self.window.append(vec)
+            if self.reservoir is not None:
+                self.reservoir.offer(vec)
         if self.recent is not None:
             self.recent.append(vec)
         self.since_retrain += 1
@@ -163,6 +183,8 @@ class Lifecycle:
         if self.drift_seen_at is not None and \
                 self.n_seen - self.drift_seen_at >= min(cfg.warmup, cfg.retrain_window):
             return "drift"
+        if self.growth_at is not None and self.n_seen >= self.growth_at:
+            return "growth"
         if cfg.retrain_every is not None and self.since_retrain >= cfg.retrain_every:
             return "schedule"
         return None
@@ -183,6 +205,10 @@ class Lifecycle:
         self.n_fits += 1
         model.version = 1
         self.model = model
+        if self.growth_at is not None:
+            self.reservoir = Reservoir(self.config.growth, X.shape[1], self.config.seed)
+            for vec in self.buffer:
+                self.reservoir.offer(vec)
         self.buffer = []
         self.since_retrain = 0
         logger.info("first model trained on %d records in %.2fs (k=%d)",
@@ -209,7 +235,10 @@ class Lifecycle:
             if trigger is None or self._running:
                 return
             self.pending = None
-            if trigger == "drift" and self.drift_seen_at is not None:
+            held = None
+            if trigger == "growth":
+                records, held = self._growth_records()
+            elif trigger == "drift" and self.drift_seen_at is not None:
                 since = self.n_seen - self.drift_seen_at
                 records = list(self.recent)[-since:]
                 self.drift_seen_at = None
@@ -217,36 +246,58 @@ class Lifecycle:
                 records = list(self.window) if self.window is not None else []
             if len(records) < self.config.min_retrain_records:
                 self.since_retrain = 0
+                if self.growth_at is None:
+                    self.reservoir = None
                 self._record(trigger, "skipped", None)
                 return
-            window = np.vstack(records)
+            window = records if isinstance(records, np.ndarray) else np.vstack(records)
             fit_index = self.n_fits
             self.n_fits += 1
             self._running, self._deferred_noted = True, False
             self._running_trigger = trigger
             if self.config.background_retrain:
                 thread = threading.Thread(target=self._retrain,
-                                          args=(window, fit_index, trigger),
+                                          args=(window, fit_index, trigger, held),
                                           name="streamae-retrain", daemon=True)
                 thread.start()
                 self._thread = thread
                 self.recorder.retrain_started()
                 return
-        self._retrain(window, fit_index, trigger)
+        self._retrain(window, fit_index, trigger, held)
 
-    def _retrain(self, window: np.ndarray, fit_index: int, trigger: RetrainTrigger) -> None:
+    def _growth_records(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The reservoir's records and the held-back recent ones of a growth
+        retrain (lock held); advances the growth schedule."""
+        self._growth_started_at = self.growth_at
+        self.growth_at = 2 * self.growth_at if self.growth_at is not None else None
+        if self.growth_at is not None and self.growth_at > self.growth_last:
+            self.growth_at = None
+        res, window = self.reservoir, self.window
+        if res is None or window is None:
+            return np.empty((0, 1)), None
+        n_held = min(len(window) // 2, self.config.warmup // 2)
+        held = _stack(list(window)[len(window) - n_held:], res.data.shape[1])
+        return res.records(before=res.n_offered - n_held), held
+
+    def _retrain(self, window: np.ndarray, fit_index: int, trigger: RetrainTrigger,
+                 held: np.ndarray | None = None) -> None:
         start = time.perf_counter()
         outcome: RetrainOutcome = "failed"
         try:
             serving = self.model
             # The configured k, not the serving model's: that one may have lost small clusters.
             k = self.config.n_clusters
+            # A growth retrain continues the serving autoencoder's training.
+            warm = {"init": serving} if held is not None else {}
             new = self.trainer.fit(window, fit_index=fit_index, n_clusters=k,
                                    should_stop=lambda: self._closed,
-                                   on_epoch=self._progress(f"retrain ({trigger})"))
+                                   on_epoch=self._progress(f"retrain ({trigger})"), **warm)
             if self._closed:
                 raise RetrainError("the detector was closed during the retrain", "interrupted")
-            check_candidate(new, serving, window, self.config.retrain_tolerance)
+            if held is None:
+                check_candidate(new, serving, window, self.config.retrain_tolerance)
+            else:  # growth: kept only if no worse on records it did not train on
+                check_candidate(new, serving, held, 0.0)
             carry_cluster_identity(serving, new, window)
             with self.lock:
                 new.version = self.model.version + 1
@@ -254,6 +305,8 @@ class Lifecycle:
                 self.since_retrain = 0
                 if self.drift is not None:
                     self.drift.reset()
+                if trigger == "drift" and self.reservoir is not None:
+                    self.reservoir.clear()  # the old normal is gone
                 self.recorder.model(new, new.version)
             outcome = "success"
         except RetrainError as err:
@@ -270,6 +323,8 @@ class Lifecycle:
             with self.lock:
                 if outcome != "success":
                     self.since_retrain = 0
+                if self.growth_at is None:
+                    self.reservoir = None  # the last growth retrain is over
                 self._running = False
                 self._record(trigger, outcome, time.perf_counter() - start)
 
@@ -302,9 +357,11 @@ class Lifecycle:
         detector restored from this state retrains again (a drift retrain on
         the retrain window then, as its re-warm-up records are not kept).
         """
-        pending = self.pending
+        pending, growth_at = self.pending, self.growth_at
         if self._running and pending is None:
             pending = self._running_trigger
+        if self._running and self._running_trigger == "growth":
+            growth_at = self._growth_started_at  # restored, it runs this growth retrain again
         return {
             "n_seen": self.n_seen, "n_fits": self.n_fits, "since_retrain": self.since_retrain,
             "pending": pending, "drift_seen_at": self.drift_seen_at,
@@ -313,6 +370,8 @@ class Lifecycle:
             "window": None if self.window is None else _stack(self.window, n_features),
             "recent": None if self.recent is None else _stack(self.recent, n_features),
             "drift": None if self.drift is None else self.drift.state(),
+            "growth_at": growth_at,
+            "reservoir": None if self.reservoir is None else self.reservoir.state(),
             "model": None if self.model is None else self.model.state(),
         }
 
@@ -333,6 +392,10 @@ class Lifecycle:
         if self.drift is not None and state.get("drift") is not None:
             from .drift import ScoreDriftMonitor
             self.drift = ScoreDriftMonitor.from_state(state["drift"])
+        if self.growing(cfg):
+            self.growth_at = state.get("growth_at", self.growth_at)
+        if self.growing(cfg) and state.get("reservoir") is not None:
+            self.reservoir = Reservoir.from_state(state["reservoir"])
         model = state.get("model")
         self.model = None if model is None else ScoringModel.from_state(model)
         if len(self.buffer) > cfg.warmup or (self.model is None and self.n_seen != len(self.buffer)):

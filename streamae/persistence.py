@@ -114,7 +114,8 @@ def _member_bound(header: dict) -> int:
     widths = [n_features, cfg.latent_dim or 32, 256, *(cfg.hidden or ())]
     if cfg.image_shape is not None:
         widths.append(2048)  # the flattened convolution features of an image code
-    records = 8 * max(n_features, 1) * (max(cfg.warmup, cfg.retrain_window) + 16)
+    records = 8 * max(n_features, 1) * (max(cfg.warmup, cfg.retrain_window, cfg.growth or 0)
+                                        + 16)
     weights = 4 * max(widths) ** 2
     scores = 8 * (3 * cfg.threshold_window + 10_000 + cfg.warmup + 16)
     return max(records, weights, scores, 1 << 20)

@@ -111,7 +111,8 @@ class Trainer:
 
     def fit(self, X_raw: np.ndarray, *, fit_index: int = 0, n_clusters: int | None = None,
             should_stop: Callable[[], bool] | None = None,
-            on_epoch: Callable[[int, int, float], None] | None = None) -> ScoringModel:
+            on_epoch: Callable[[int, int, float], None] | None = None,
+            init: ScoringModel | None = None) -> ScoringModel:
         """Fit scaler, autoencoder, centroids, guard and threshold on raw records.
 
         Parameters
@@ -127,6 +128,10 @@ class Trainer:
             discarded by the caller).
         on_epoch : callable, optional
             ``on_epoch(epoch, epochs, loss)`` after each epoch.
+        init : ScoringModel, optional
+            Continue training this model's autoencoder, in its scaler's units,
+            instead of a freshly initialised one (the growth retrains: the
+            model keeps what it learnt and learns more).
 
         Returns
         -------
@@ -145,10 +150,13 @@ class Trainer:
         cfg = self.config
         seed = derive_seed(cfg.seed, fit_index)
         blocks = context_width(1, cfg.context_window, cfg.context_features)
-        scaler = StandardScaler(floor=cfg.scale_floor).fit(X_raw, blocks=blocks)
+        scaler = init.scaler if init is not None else \
+            StandardScaler(floor=cfg.scale_floor).fit(X_raw, blocks=blocks)
         Xs = scaler.transform(X_raw)
         generator = torch.Generator().manual_seed(seed)
         net = self._network(X_raw.shape[1], generator)
+        if init is not None:
+            _load_weights(net, init.ae)
         penalty = cfg.toll_lambda if cfg.scorer == "toll" else 0.0
         # A retrain window is larger than the warm-up: give it the same number
         # of optimiser steps as the first fit, not the same number of epochs.
@@ -197,6 +205,25 @@ class Trainer:
                 recalibrate_after=min(X_raw.shape[0], cfg.warmup, cfg.threshold_window))
         model.drift_scale = max(model.threshold.value, 1e-12)
         return model
+
+
+def _load_weights(net, ae) -> None:
+    """Copy a frozen autoencoder's weights into the torch network ``net`` of the same layout."""
+    import torch
+
+    if getattr(ae, "kind", "dense") == "conv":
+        net.load_state_dict({k: v.detach().clone() for k, v in ae._net.state_dict().items()})
+        return
+    linear = [m for part in (net.encoder, net.decoder) for m in part if hasattr(m, "weight")]
+    frozen = [*ae.encoder, *ae.decoder]
+    if len(linear) != len(frozen) or any(m.weight.shape[::-1] != w.shape
+                                         for m, (w, _) in zip(linear, frozen)):
+        raise RetrainError("the serving autoencoder's layout differs from the configured one; "
+                           "cannot continue its training", "failed")
+    with torch.no_grad():
+        for m, (w, b) in zip(linear, frozen):
+            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+            m.bias.copy_(torch.from_numpy(b))
 
 
 def check_candidate(new: ScoringModel, serving: ScoringModel, window: np.ndarray,

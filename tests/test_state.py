@@ -32,18 +32,23 @@ def sensor():
     return X
 
 
-@pytest.mark.parametrize("context", [{}, {"context_window": 6, "context_features": (
-    "mean", "std", "diff", "lag")}], ids=["no-context", "temporal-context"])
-def test_from_state_continues_bit_identically_across_retrains(sensor, context):
+@pytest.mark.parametrize("extra", [
+    {}, {"context_window": 6, "context_features": ("mean", "std", "diff", "lag")},
+    {"growth": 128}], ids=["plain", "temporal-context", "growth"])
+def test_from_state_continues_bit_identically_across_retrains(sensor, extra):
     cfg = dict(warmup=64, epochs=20, n_clusters=3, seed=0, retrain_every=150,
-               retrain_window=200, min_retrain_records=64, drift="adwin", **context)
+               retrain_window=200, min_retrain_records=64, drift="adwin", **extra)
     det = StreamDetector(**cfg, metrics=False)
     scores_of(det, sensor[:300])
+    if "growth" in extra:  # the reservoir is part of the state, and moves on with it
+        assert det.state()["reservoir"]["data"].shape[0] > 0
     twin = StreamDetector.from_state(copy.deepcopy(det.state()), metrics=False)
     a, b = scores_of(det, sensor[300:]), scores_of(twin, sensor[300:])
     assert a == b  # ScoreResults equal field by field, floats bit for bit
     assert det.model_version > 2, "the continuation must cross a retrain"
     assert det.state()["model"]["version"] == twin.state()["model"]["version"]
+    if growth is not None:
+        assert [e["n_seen"] for e in twin.retrain_log if e["trigger"] == "growth"][-1] == 512
 
 
 def test_state_is_plain_data_and_detached(sensor):
