@@ -115,6 +115,12 @@ class CentroidModel:
         self.memory = int(memory)
         self.anchors = None if anchors is None else np.array(anchors, dtype=np.float64)
         self._unit = self._normalized(self.centroids)
+        # Per-record helpers (rebuilt from the arrays above, so a restored model has
+        # the same): row views, the counts as Python floats, and whether k is 1.
+        self._rows, self._unit_rows = list(self.centroids), list(self._unit)
+        self._counts = self.counts.tolist()
+        self._keep_at_cap = np.array(1.0 - 1.0 / float(self.memory))
+        self._single = self.centroids.shape[0] == 1
 
     @staticmethod
     def _normalized(C: np.ndarray) -> np.ndarray:
@@ -155,14 +161,20 @@ class CentroidModel:
         best = np.take_along_axis(sims, np.expand_dims(nearest, -1), -1)[..., 0]
         return 1.0 - best / np.maximum(norms, EPS), nearest
 
-    def score_one(self, z: np.ndarray) -> tuple[float, int]:
-        """:meth:`score` of a single code, without the batch machinery (the hot path)."""
+    def score_one(self, z: np.ndarray) -> tuple[float, int, float]:
+        """:meth:`score` of a single code, without the batch machinery (the hot path).
+
+        Returns the score, the nearest centroid and the code's norm ``||z||``
+        (which :meth:`update` needs next, so it is computed once).
+        """
         if z.dtype != np.float32:
             z = z.astype(np.float32)
-        sims = self._unit @ z                                     # (k,)
+        norm = math.sqrt(np.dot(z, z))
+        if self._single:
+            return 1.0 - float(np.dot(self._unit_rows[0], z)) / max(norm, EPS), 0, norm
+        sims = np.dot(self._unit, z)                              # (k,)
         j = int(sims.argmax())
-        norm = math.sqrt(float(z @ z))
-        return 1.0 - float(sims[j]) / max(norm, EPS), j
+        return 1.0 - float(sims[j]) / max(norm, EPS), j, norm
 
     def update(self, z: np.ndarray, j: int, scale: float = 1.0) -> None:
         """Move centroid ``j`` towards the code ``scale * z`` (one mini-batch k-means step).
@@ -170,14 +182,16 @@ class CentroidModel:
         ``scale`` lets the caller pass ``1 / ||z||`` instead of a normalized
         copy of ``z`` (one allocation less on the per-record path).
         """
-        n = min(float(self.counts[j]) + 1.0, float(self.memory))
+        n = min(self._counts[j] + 1.0, float(self.memory))
+        self._counts[j] = n
         self.counts[j] = n
         eta = 1.0 / n
-        c = self.centroids[j]
-        c *= 1.0 - eta
+        c = self._rows[j]
+        # 1 - eta as a 0-d array once the count is at its cap (the usual case): the
+        # same product, without converting a Python float per record
+        c *= self._keep_at_cap if n == self.memory else 1.0 - eta
         c += (eta * scale) * z
-        np.multiply(c, 1.0 / max(math.sqrt(float(c @ c)), EPS), out=self._unit[j],
-                    casting="same_kind")
+        self._unit_rows[j][...] = c / max(math.sqrt(np.dot(c, c)), EPS)
 
     def with_anchors(self, Xs: np.ndarray, nearest: np.ndarray) -> "CentroidModel":
         """Set :attr:`anchors` from standardised records ``Xs`` (n, d) and their
