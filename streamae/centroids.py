@@ -134,10 +134,14 @@ class CentroidModel:
                        else np.array(shares, dtype=np.float64))
         self.retired = (np.zeros(k, dtype=bool) if retired is None
                         else np.array(retired, dtype=bool))
-        self._hits = np.zeros(k, dtype=np.int64) if hits is None else \
-            np.array(hits, dtype=np.int64)
-        self._n_hits = int(self._hits.sum())
+        self._hits = [0] * k if hits is None else [int(h) for h in hits]
+        self._n_hits = sum(self._hits)
         self._unit_all = self._normalized(self.centroids)
+        # Per-record helpers (rebuilt from the arrays above, so a restored model has
+        # the same): row views, the counts as Python floats.
+        self._rows, self._unit_rows = list(self.centroids), list(self._unit_all)
+        self._counts = self.counts.tolist()
+        self._keep_at_cap = np.array(1.0 - 1.0 / float(self.memory))
         self._index_scoring_rows()
 
     def _index_scoring_rows(self) -> None:
@@ -147,6 +151,7 @@ class CentroidModel:
         self._row = {j: r for r, j in enumerate(self._active)}   # cluster -> scoring row
         self._unit = self._unit_all[active] if len(active) < len(self.retired) \
             else self._unit_all
+        self._single = len(self._active) == 1
 
     @staticmethod
     def _normalized(C: np.ndarray) -> np.ndarray:
@@ -194,14 +199,21 @@ class CentroidModel:
         nearest = rows if self._unit is self._unit_all else np.asarray(self._active)[rows]
         return 1.0 - best / np.maximum(norms, EPS), nearest
 
-    def score_one(self, z: np.ndarray) -> tuple[float, int]:
-        """:meth:`score` of a single code, without the batch machinery (the hot path)."""
+    def score_one(self, z: np.ndarray) -> tuple[float, int, float]:
+        """:meth:`score` of a single code, without the batch machinery (the hot path).
+
+        Returns the score, the nearest centroid and the code's norm ``||z||``
+        (which :meth:`update` needs next, so it is computed once).
+        """
         if z.dtype != np.float32:
             z = z.astype(np.float32)
-        sims = self._unit @ z                                     # (k,)
+        norm = math.sqrt(np.dot(z, z))
+        if self._single:
+            j = self._active[0]
+            return 1.0 - float(np.dot(self._unit_rows[j], z)) / max(norm, EPS), j, norm
+        sims = np.dot(self._unit, z)                              # (active k,)
         r = int(sims.argmax())
-        norm = math.sqrt(float(z @ z))
-        return 1.0 - float(sims[r]) / max(norm, EPS), self._active[r]
+        return 1.0 - float(sims[r]) / max(norm, EPS), self._active[r], norm
 
     def update(self, z: np.ndarray, j: int, scale: float = 1.0) -> None:
         """Move centroid ``j`` towards the code ``scale * z`` (one mini-batch k-means step).
@@ -209,16 +221,18 @@ class CentroidModel:
         ``scale`` lets the caller pass ``1 / ||z||`` instead of a normalized
         copy of ``z`` (one allocation less on the per-record path).
         """
-        n = min(float(self.counts[j]) + 1.0, float(self.memory))
+        n = min(self._counts[j] + 1.0, float(self.memory))
+        self._counts[j] = n
         self.counts[j] = n
         eta = 1.0 / n
-        c = self.centroids[j]
-        c *= 1.0 - eta
+        c = self._rows[j]
+        # 1 - eta as a 0-d array once the count is at its cap (the usual case): the
+        # same product, without converting a Python float per record
+        c *= self._keep_at_cap if n == self.memory else 1.0 - eta
         c += (eta * scale) * z
-        np.multiply(c, 1.0 / max(math.sqrt(float(c @ c)), EPS), out=self._unit_all[j],
-                    casting="same_kind")
+        self._unit_rows[j][...] = c / max(math.sqrt(np.dot(c, c)), EPS)
         if self._unit is not self._unit_all:
-            self._unit[self._row[j]] = self._unit_all[j]
+            self._unit[self._row[j]] = self._unit_rows[j]
         if self.min_mass > 0.0:
             self._hits[j] += 1
             self._n_hits += 1
@@ -233,8 +247,8 @@ class CentroidModel:
         """
         n = self._n_hits
         keep = (1.0 - 1.0 / self.memory) ** n
-        self.shares = keep * self.shares + (1.0 - keep) * (self._hits / n)
-        self._hits[:] = 0
+        self.shares = keep * self.shares + (1.0 - keep) * (np.asarray(self._hits) / n)
+        self._hits = [0] * len(self._hits)
         self._n_hits = 0
         small = small_clusters(self.shares, self.min_mass) & ~self.retired
         if small.any():
@@ -256,7 +270,7 @@ class CentroidModel:
         return CentroidModel(self.centroids[order], self.counts[order], self.memory,
                              None if self.anchors is None else self.anchors[order],
                              self.min_mass, self.shares[order], self.retired[order],
-                             self._hits[order])
+                             np.asarray(self._hits)[order])
 
     def state(self) -> dict:
         """Centroids, counts, anchors, shares (copies), the count cap and the mass rule."""
@@ -264,7 +278,8 @@ class CentroidModel:
                 "memory": self.memory,
                 "anchors": None if self.anchors is None else self.anchors.copy(),
                 "min_mass": self.min_mass, "shares": self.shares.copy(),
-                "retired": self.retired.copy(), "hits": self._hits.copy()}
+                "retired": self.retired.copy(),
+                "hits": np.asarray(self._hits, dtype=np.int64)}
 
     @classmethod
     def from_state(cls, state: dict) -> "CentroidModel":

@@ -257,9 +257,11 @@ class StreamDetector:
             0.0 while warming up, NaN for rows skipped as invalid.
         """
         M, valid = self._intake.many(X)
-        scores = np.where(valid, 0.0, np.nan)
         with self._lock:
             model = self._life.model
+            if model is not None and valid.all() and len(valid):
+                return model.score_many(M)[0]           # the usual batch: no copies
+            scores = np.where(valid, 0.0, np.nan)
             if model is not None and valid.any():
                 M = M[valid] if self._context is None else self._context.many(M[valid])
                 scores[valid] = model.score_many(M)[0]
@@ -323,13 +325,14 @@ class StreamDetector:
             return ScoreResult(float("nan"), False, self.ready, None, self.model_version,
                                valid=False, reason=reason)
         with self._lock:
-            version = self.model_version                       # the model that scores
+            model = self._life.model                           # the model that scores
             scored = self._learn(vec)
         if scored is None:
             result = ScoreResult(0.0, False, False, None, 0)
         else:
             self._recorder.scored(scored.score, scored.flagged, scored.guarded)
-            result = ScoreResult(scored.score, scored.flagged, True, scored.cluster, version)
+            result = ScoreResult(scored.score, scored.flagged, True, scored.cluster,
+                                 model.version)               # fixed once it serves
         self._life.start_due()
         self._recorder.latency(time.perf_counter() - start)
         return result

@@ -33,6 +33,10 @@ __all__ = ["FrozenAutoEncoder", "LEAKY_SLOPE"]
 
 #: Negative slope of the leaky ReLU between layers (the paper's dense model).
 LEAKY_SLOPE = 0.2
+# The same as a float32 0-d array: ``h * _SLOPE`` equals ``h * LEAKY_SLOPE`` for float32
+# ``h`` (NumPy rounds the Python float to float32 too) and skips the conversion of a
+# Python scalar, which costs as much as the product itself on a record's 256 values.
+_SLOPE = np.array(LEAKY_SLOPE, dtype=np.float32)
 
 
 class FrozenAutoEncoder:
@@ -76,17 +80,21 @@ class FrozenAutoEncoder:
 
     @staticmethod
     def _run(layers, h: np.ndarray) -> np.ndarray:
-        last = len(layers) - 1
-        for i, (w, b) in enumerate(layers):
-            h = np.dot(h, w)   # for one record, np.dot has less overhead than @ (same BLAS)
+        # for one record, np.dot has less overhead than @ (same BLAS)
+        for w, b in layers[:-1]:
+            h = np.dot(h, w)
             h += b
-            if i < last:
-                np.maximum(h, LEAKY_SLOPE * h, out=h)
+            np.maximum(h, h * _SLOPE, out=h)   # the weights, hence h, are float32
+        w, b = layers[-1]
+        h = np.dot(h, w)
+        h += b
         return h
 
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Raw codes ``E(x)``: (n, k) for (n, d) input, (k,) for (d,)."""
-        return self._run(self.encoder, np.asarray(X, dtype=np.float32))
+        if type(X) is not np.ndarray or X.dtype != np.float32:
+            X = np.asarray(X, dtype=np.float32)
+        return self._run(self.encoder, X)
 
     def normalized_codes(self, X: np.ndarray) -> np.ndarray:
         """Unit-length codes ``E(x) / ||E(x)||``."""

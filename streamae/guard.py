@@ -55,10 +55,27 @@ def record_stats(Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.einsum("ij,ij->i", X, X) / X.shape[1], np.abs(X).max(axis=1)
 
 
-def _record_stats_one(xs: np.ndarray) -> tuple[float, float]:
-    """:func:`record_stats` of one record, as Python floats (the per-record path)."""
+def _record_stats_rows(Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`record_stats` for scoring a batch: float32 rows (from the scaler) are
+    summed in float32, like :func:`_record_stats_one` does, without a float64 copy."""
+    X = np.atleast_2d(np.asarray(Xs))
+    if X.dtype != np.float32:
+        return record_stats(X)
+    return (np.einsum("ij,ij->i", X, X).astype(np.float64) / X.shape[1],
+            np.abs(X).max(axis=1).astype(np.float64))
+
+
+def _record_stats_one(xs: np.ndarray, peak: float | None = None) -> tuple[float, float]:
+    """:func:`record_stats` of one record, as Python floats (the per-record path).
+
+    ``peak``, the record's largest absolute value when the caller knows it
+    (:meth:`StandardScaler.transform_one <streamae.scaling.StandardScaler.transform_one>`
+    returns it), saves two reductions.
+    """
     # In the record's own dtype (float32 from the scaler): no converted copy per record.
-    return float(np.dot(xs, xs)) / xs.size, max(float(xs.max()), -float(xs.min()))
+    if peak is None:
+        peak = max(float(xs.max()), -float(xs.min()))
+    return float(np.dot(xs, xs)) / xs.size, peak
 
 
 class RangeGuard:
@@ -98,11 +115,12 @@ class RangeGuard:
         """True while :meth:`observe` still collects statistics of unseen records."""
         return self.recalibrate_after > 0
 
-    def observe(self, xs: np.ndarray) -> None:
-        """Collect the statistics of one standardised record the model was not trained on."""
+    def observe(self, xs: np.ndarray, peak: float | None = None) -> None:
+        """Collect the statistics of one standardised record the model was not trained on
+        (``peak``: its largest absolute value, if known)."""
         if not self.calibrating:
             return
-        self.pending.append(_record_stats_one(xs))
+        self.pending.append(_record_stats_one(xs, peak))
         if len(self.pending) >= self.recalibrate_after:
             held_out = np.asarray(self.pending)
             self.mean_square_ref = max(self.mean_square_ref,
@@ -111,19 +129,24 @@ class RangeGuard:
                                    float(np.quantile(held_out[:, 1], GUARD_QUANTILE)))
             self.pending, self.recalibrate_after = [], 0
 
-    def ratio_one(self, xs: np.ndarray) -> float:
-        """How far past the guard limit one standardised record is (> 1: guarded)."""
-        mean_square, max_abs = _record_stats_one(xs)
+    def ratio_one(self, xs: np.ndarray, peak: float | None = None) -> float:
+        """How far past the guard limit one standardised record is (> 1: guarded);
+        ``peak``: its largest absolute value, if known."""
+        mean_square, max_abs = _record_stats_one(xs, peak)
         return max(mean_square / self.mean_square_ref, max_abs / self.max_abs_ref) / self.factor
 
-    def lift_one(self, cosine_score: float, xs: np.ndarray) -> float:
+    def lift_one(self, cosine_score: float, xs: np.ndarray, peak: float | None = None) -> float:
         """:meth:`apply` for one record: its cosine score, or the guarded score."""
-        ratio = self.ratio_one(xs)
+        if peak is None:
+            peak = max(float(xs.max()), -float(xs.min()))
+        # ratio_one written out (this runs once per record), the same operations
+        ratio = max(float(np.dot(xs, xs)) / xs.size / self.mean_square_ref,
+                    peak / self.max_abs_ref) / self.factor
         return GUARDED_ABOVE + math.log(ratio) if ratio > 1.0 else cosine_score
 
     def ratio(self, Xs: np.ndarray) -> np.ndarray:
         """:meth:`ratio_one` of every row of ``Xs``."""
-        mean_square, max_abs = record_stats(Xs)
+        mean_square, max_abs = _record_stats_rows(Xs)
         return np.maximum(mean_square / self.mean_square_ref,
                           max_abs / self.max_abs_ref) / self.factor
 

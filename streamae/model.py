@@ -27,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -65,6 +64,10 @@ class Scored(NamedTuple):
     guarded : bool
         The range guard lifted the score (the record is far outside the
         training range).
+    peak : float
+        ``abs(xs).max()``, the record's largest standardised value.
+    code_norm : float
+        ``||E(x)||``.
     """
 
     score: float
@@ -73,6 +76,8 @@ class Scored(NamedTuple):
     xs: np.ndarray
     flagged: bool
     guarded: bool
+    peak: float
+    code_norm: float
 
 
 class ScoringModel:
@@ -121,11 +126,12 @@ class ScoringModel:
     # -- scoring ----------------------------------------------------------------
     def score_one(self, vec: np.ndarray) -> Scored:
         """Score one raw record (a float64 vector in schema order)."""
-        xs = self.scaler.transform_one(vec)                    # (d,) float32
+        xs, peak = self.scaler.transform_one(vec)              # (d,) float32, max |xs|
         code = self.ae.encode(xs)                              # (k,)
-        cosine, nearest = self.centroids.score_one(code)
-        score, guarded = self.scorer.one(xs, code, cosine)
-        return Scored(score, nearest, code, xs, score > self.threshold.value, guarded)
+        cosine, nearest, norm = self.centroids.score_one(code)
+        score, guarded = self.scorer.one(xs, code, cosine, peak)
+        return Scored(score, nearest, code, xs, score > self.threshold.value, guarded, peak,
+                      norm)
 
     def score_many(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores (float64) and nearest centroids of raw records ``M`` (n, d), in one pass."""
@@ -164,8 +170,8 @@ class ScoringModel:
         do.
         """
         if scored.guarded:
-            if float(np.abs(scored.xs).max()) < self.scaler.clip:
-                self.scorer.observe(scored.xs)
+            if scored.peak < self.scaler.clip:
+                self.scorer.observe(scored.xs, scored.peak)
             return
         anchors = self.centroids.anchors
         if self.center_alpha and anchors is not None and not scored.flagged:
@@ -175,12 +181,10 @@ class ScoringModel:
             # a new array, not in place: a state() taken earlier must not change
             self.scaler.mean_ = self.scaler.mean_ + (self.center_alpha * self.scaler.scale_) * step
         if move_centroid:
-            code = scored.code
-            scale = 1.0 / max(math.sqrt(float(code @ code)), EPS) \
-                if self.scorer.unit_codes else 1.0
-            self.centroids.update(code, scored.cluster, scale)
+            scale = 1.0 / max(scored.code_norm, EPS) if self.scorer.unit_codes else 1.0
+            self.centroids.update(scored.code, scored.cluster, scale)
         self.threshold.observe(scored.score)
-        self.scorer.observe(scored.xs)
+        self.scorer.observe(scored.xs, scored.peak)
 
     # -- quality of a model -------------------------------------------------------
     def reconstruction_error(self, X_raw: np.ndarray, units: StandardScaler) -> float:

@@ -21,18 +21,20 @@ Examples
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from wsgiref.simple_server import WSGIServer
 
 import bisect
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 from .errors import INVALID_REASONS, RETRAIN_OUTCOMES, RETRAIN_TRIGGERS
 
-__all__ = ["DetectorMetrics", "MetricsServer", "RecordHistogram", "serve_metrics"]
+__all__ = ["DetectorMetrics", "MetricsServer", "RecordCounter", "RecordHistogram",
+           "serve_metrics"]
 
 SCORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75,
                  1.0, 1.5, 2.0, 5.0, 10.0, 100.0)
@@ -89,6 +91,43 @@ class RecordHistogram:
         return [family]
 
 
+class RecordCounter:
+    """A counter for the per-record path: one addition under one lock.
+
+    ``prometheus_client``'s ``Counter.inc`` runs four Python calls; this one,
+    one. It is a collector of its own, exposed like a ``Counter`` with one
+    ``detector`` label (``_total`` and ``_created`` samples).
+
+    Examples
+    --------
+    >>> reg = CollectorRegistry()
+    >>> c = RecordCounter("streamae_demo", "Demo.", "d", registry=reg)
+    >>> c.inc()
+    >>> c.inc()
+    >>> reg.get_sample_value("streamae_demo_total", {"detector": "d"})
+    2.0
+    """
+
+    def __init__(self, name: str, documentation: str, detector: str, *, registry):
+        self.name, self.documentation, self.detector = name, documentation, detector
+        self._value = 0
+        self._created = time.time()
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def inc(self) -> None:
+        with self._lock:
+            self._value += 1
+
+    def describe(self):
+        return [CounterMetricFamily(self.name, self.documentation, labels=("detector",))]
+
+    def collect(self):
+        family = CounterMetricFamily(self.name, self.documentation, labels=("detector",))
+        family.add_metric([self.detector], float(self._value), created=self._created)
+        return [family]
+
+
 class DetectorMetrics:
     """The metrics of one detector, on a registry of its own.
 
@@ -117,12 +156,14 @@ class DetectorMetrics:
             return Histogram(n, doc, lbl, namespace="streamae", buckets=buckets,
                              registry=reg).labels(name)
 
-        self.records = counter("records_processed", "Valid records scored or learned.").labels(name)
-        self.anomalies = counter("anomalies", "Records flagged as anomalies.").labels(name)
-        self.out_of_range = counter(
-            "out_of_range_records",
+        self.records = RecordCounter("streamae_records_processed",
+                                     "Valid records scored or learned.", name, registry=reg)
+        self.anomalies = RecordCounter("streamae_anomalies", "Records flagged as anomalies.",
+                                       name, registry=reg)
+        self.out_of_range = RecordCounter(
+            "streamae_out_of_range_records",
             "Records the range guard scored above every cosine score (far outside the "
-            "training range).").labels(name)
+            "training range).", name, registry=reg)
         invalid = counter("invalid_records", "Invalid records, by reason.", ("reason",))
         self.invalid = {r: invalid.labels(name, r) for r in INVALID_REASONS}
         self.score = RecordHistogram("streamae_score", "Anomaly scores of records scored.",

@@ -48,6 +48,9 @@ logger = logging.getLogger("streamae")
 # absolute deviation.
 _MAD_TO_STD = 1.4826
 
+# The reductions of the per-record path, without ndarray.max's Python wrapper.
+_max, _min = np.maximum.reduce, np.minimum.reduce
+
 
 class StandardScaler:
     """Per-feature ``(x - mean) / scale`` with a floored scale and clipping.
@@ -188,13 +191,28 @@ class StandardScaler:
         np.clip(out, -self.clip, self.clip, out=out)
         return out.astype(np.float32)
 
-    def transform_one(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`transform` of one float64 vector (d,), with fewer temporaries (hot path)."""
+    def transform_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`transform` of one float64 vector (d,) and its peak (the hot path).
+
+        Returns
+        -------
+        xs : ndarray of shape (d,), float32
+            Equal to ``transform(x)``.
+        peak : float
+            ``abs(xs).max()``, exactly: the record's largest scaled value, which the
+            range guard needs. The two reductions that find it also tell whether
+            anything needs clipping, so the usual record is not clipped at all.
+        """
         out = x - self.mean_
         out /= self.scale_
-        np.minimum(out, self.clip, out=out)       # np.clip's wrapper costs more than both
-        np.maximum(out, -self.clip, out=out)
-        return out.astype(np.float32)
+        hi, lo = float(_max(out)), float(_min(out))
+        clip = self.clip
+        if hi > clip or lo < -clip:
+            np.minimum(out, clip, out=out)
+            np.maximum(out, -clip, out=out)
+        # float32 rounding is monotone and symmetric, so the float32 of the largest
+        # |value| is the largest |float32 value|: the peak of xs, bit for bit.
+        return out.astype(np.float32), float(np.float32(min(max(hi, -lo), clip)))
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float64) * self.scale_ + self.mean_

@@ -85,6 +85,9 @@ from .errors import InvalidRecordError
 
 __all__ = ["BatchConversion", "FeatureSchema", "convert_batch", "records_to_matrix"]
 
+# ndarray.all() without its Python wrapper (once per record).
+_all = np.logical_and.reduce
+
 # The batch form of the rule lives in streamae.batch; it is also importable
 # from here (streamae.schema.convert_batch), without an import cycle.
 _BATCH_NAMES = ("BatchConversion", "convert_batch", "records_to_matrix")
@@ -252,7 +255,7 @@ class FeatureSchema:
             vec = self._mapping_vector(x)
         else:
             vec = self._positional_vector(x)
-        if not np.isfinite(vec).all():
+        if not _all(np.isfinite(vec)):
             self._raise_non_finite(vec)
         return vec
 

@@ -42,13 +42,15 @@ class Scorer(Protocol):
     kind: str
     unit_codes: bool
 
-    def one(self, xs: np.ndarray, code: np.ndarray, cosine: float) -> tuple[float, bool]:
-        """Score of one record and whether the range guard lifted it."""
+    def one(self, xs: np.ndarray, code: np.ndarray, cosine: float,
+            peak: float | None = None) -> tuple[float, bool]:
+        """Score of one record and whether the range guard lifted it (``peak``: the
+        largest absolute value of ``xs``, when the caller knows it)."""
 
     def many(self, Xs: np.ndarray, codes: np.ndarray, cosines: np.ndarray) -> np.ndarray:
         """Scores of a batch (float64)."""
 
-    def observe(self, xs: np.ndarray) -> None:
+    def observe(self, xs: np.ndarray, peak: float | None = None) -> None:
         """See the standardised values of a record the model was not trained on."""
 
     def state(self) -> dict[str, Any]:
@@ -73,20 +75,20 @@ class CosineScorer:
         self.guard = guard
         self.unit_codes = bool(unit_codes)
 
-    def one(self, xs, code, cosine):
+    def one(self, xs, code, cosine, peak=None):
         guard = self.guard
         if guard is None:
             return cosine, False
-        score = guard.lift_one(cosine, xs)
+        score = guard.lift_one(cosine, xs, peak)
         return score, score > GUARDED_ABOVE
 
     def many(self, Xs, codes, cosines):
         scores = cosines.astype(np.float64)
         return scores if self.guard is None else self.guard.apply(scores, Xs)
 
-    def observe(self, xs) -> None:
+    def observe(self, xs, peak=None) -> None:
         if self.guard is not None and self.guard.calibrating:
-            self.guard.observe(xs)
+            self.guard.observe(xs, peak)
 
     def state(self) -> dict[str, Any]:
         return {"kind": self.kind, "unit_codes": self.unit_codes,
@@ -110,14 +112,14 @@ class ReconstructionScorer:
         self.ae = ae
         self.unit_codes = bool(unit_codes)
 
-    def one(self, xs, code, cosine):
+    def one(self, xs, code, cosine, peak=None):
         diff = self.ae.decode(code) - xs
         return float(np.mean(diff * diff)), False
 
     def many(self, Xs, codes, cosines):
         return np.mean((self.ae.decode(codes) - Xs) ** 2, axis=1, dtype=np.float64)
 
-    def observe(self, xs) -> None:
+    def observe(self, xs, peak=None) -> None:
         pass
 
     def state(self) -> dict[str, Any]:
@@ -137,7 +139,7 @@ class TollScorer(ReconstructionScorer):
         super().__init__(ae, unit_codes=False)
         self.lam = float(lam)
 
-    def one(self, xs, code, cosine):
+    def one(self, xs, code, cosine, peak=None):
         recon, _ = super().one(xs, code, cosine)
         return recon + self.lam * float(code @ code), False
 

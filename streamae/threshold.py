@@ -134,13 +134,24 @@ class StreamingThreshold:
                 self._set_from(np.asarray(self._pending))
                 self._pending, self.recalibrate_after = [], 0
                 return
-        _push_sorted(self._all, self._all_sorted, float(score), self.size)
-        floor = _sorted_quantile(self._all_sorted, 0.5) if len(self._all) == self.size else 0.0
+        # _push_sorted and max() written out: this runs once per record.
+        score, size = float(score), self.size
+        recent, ordered = self._all, self._all_sorted
+        if len(recent) == size:
+            del ordered[bisect.bisect_left(ordered, recent[0])]
+        recent.append(score)
+        bisect.insort(ordered, score)
+        floor = _sorted_quantile(ordered, 0.5) if len(recent) == size else 0.0
         if score <= self.value:
-            self._push(float(score))
-            if len(self._sorted) >= 16:
-                self.value = self.ratio * self._quantile()
-        self.value = max(self.value, floor)
+            window, ordered = self._window, self._sorted
+            if len(window) == size:
+                del ordered[bisect.bisect_left(ordered, window[0])]
+            window.append(score)
+            bisect.insort(ordered, score)
+            if len(ordered) >= 16:
+                self.value = self.ratio * _sorted_quantile(ordered, self.level)
+        if floor > self.value:
+            self.value = floor
 
     def state(self) -> dict:
         return {"value": self.value, "ratio": self.ratio, "size": self.size,
