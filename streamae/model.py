@@ -46,6 +46,12 @@ __all__ = ["Scored", "ScoringModel"]
 # mask a change), clipped so one absurd record cannot masquerade as a drift.
 DRIFT_CLIP = 2.0
 
+#: Largest step, in scaler units per feature, that one record's offset counts
+#: for in the centre's moving average: a record moves the centre by at most
+#: ``center_alpha`` of this, so no run of records, however far out, moves it
+#: faster than ``center_alpha * CENTER_STEP_CLIP`` scaler units a record.
+CENTER_STEP_CLIP = 1.0
+
 
 class Scored(NamedTuple):
     """What the model says about one record, consumed as is by :meth:`ScoringModel.learn`.
@@ -97,12 +103,18 @@ class ScoringModel:
         average that the scaler's centre follows (0: the centre stays where
         the training records put it). Records the range guard lifted never
         move it.
+    center_clip : float or None, default=None
+        Each record's offset is clipped to ``±center_clip`` scaler units per
+        feature before it moves the centre, and flagged records move it too
+        (the default rule, :data:`CENTER_STEP_CLIP`). None is the rule of
+        models saved before it existed: unclipped offsets of records not
+        flagged.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
                  threshold: StreamingThreshold, *, version: int = 0,
                  train_loss: float = float("nan"), drift_scale: float | None = None,
-                 center_alpha: float = 0.0):
+                 center_alpha: float = 0.0, center_clip: float | None = None):
         self.scaler = scaler
         self.ae = ae
         self.centroids = centroids
@@ -113,6 +125,7 @@ class ScoringModel:
         self.drift_scale = max(threshold.value, 1e-12) if drift_scale is None \
             else float(drift_scale)
         self.center_alpha = float(center_alpha)
+        self.center_clip = None if center_clip is None else float(center_clip)
 
     @property
     def n_features(self) -> int:
@@ -147,15 +160,22 @@ class ScoringModel:
         threshold nor the scaler's centre, so a flood of absurd records cannot
         raise the threshold over real anomalies.
 
-        Every record not flagged moves the scaler's centre by ``center_alpha`` of
-        its offset from its cluster's anchor (the mean training record of the
-        cluster, :attr:`CentroidModel.anchors`): an exponentially weighted
-        moving average of how far the operating point moved, which the modes
-        the stream visits lately do not bias. A slow, sustained move is absorbed
-        before its records drift out to where the guard lifts them, while a
-        sudden excursion is lifted at once and teaches nothing. Flagged records
-        do not move it either, as they do not move the centroids: a long run
-        of abnormal records must keep being flagged, not become the centre.
+        Every record the guard did not lift moves the scaler's centre by
+        ``center_alpha`` of its offset from its cluster's anchor (the mean
+        training record of the cluster, :attr:`CentroidModel.anchors`), each
+        feature's offset clipped to ``±center_clip`` scaler units: an
+        exponentially weighted moving average of how far the operating point
+        moved, which the modes the stream visits lately do not bias. A slow,
+        sustained move is absorbed before its records drift out to where the
+        guard lifts them, while a sudden excursion is lifted at once and
+        teaches nothing. Flagged records move the centre too (leaving them out
+        would stop the centre exactly when a move starts to raise the scores),
+        but the clip bounds how fast any run of records can move it:
+        ``center_alpha * center_clip`` scaler units a record (0.01 with the
+        defaults), so a run of abnormal records shifted by ``D`` units takes at
+        least ``D / (center_alpha * center_clip)`` records to become the centre.
+        With ``center_clip=None`` (older models) only records not flagged move
+        it, unclipped.
 
         While the guard calibrates on unseen records, it still sees lifted
         records that are within the scaler's range (an operating mode the
@@ -168,10 +188,14 @@ class ScoringModel:
                 self.scorer.observe(scored.xs)
             return
         anchors = self.centroids.anchors
-        if self.center_alpha and anchors is not None and not scored.flagged:
+        clip = self.center_clip
+        if self.center_alpha and anchors is not None and \
+                (clip is not None or not scored.flagged):
             # The record's offset from where its cluster's records lay in training
             # (xs is clipped, so one record moves the centre a bounded step).
             step = scored.xs - anchors[scored.cluster]
+            if clip is not None:
+                np.clip(step, -clip, clip, out=step)
             # a new array, not in place: a state() taken earlier must not change
             self.scaler.mean_ = self.scaler.mean_ + (self.center_alpha * self.scaler.scale_) * step
         if move_centroid:
@@ -201,6 +225,7 @@ class ScoringModel:
         """Plain data: every part's state, arrays copied."""
         return {"version": self.version, "train_loss": self.train_loss,
                 "drift_scale": self.drift_scale, "center_alpha": self.center_alpha,
+                "center_clip": self.center_clip,
                 "scaler": {k: v.copy() if isinstance(v, np.ndarray) else v
                            for k, v in self.scaler.state().items()},
                 "autoencoder": self.ae.state(),
@@ -236,6 +261,12 @@ class ScoringModel:
         center_alpha = float(state.get("center_alpha", 0.0))  # absent before it existed
         if not 0.0 <= center_alpha < 1.0:
             raise ValueError(f"center_alpha must be in [0, 1); got {center_alpha}")
+        center_clip = state.get("center_clip")  # absent before it existed: the older rule
+        if center_clip is not None and not (math.isfinite(float(center_clip))
+                                            and float(center_clip) > 0):
+            raise ValueError(f"center_clip must be a positive finite number or None; "
+                             f"got {center_clip}")
         return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
                    version=int(state["version"]), train_loss=float(state["train_loss"]),
-                   drift_scale=drift_scale, center_alpha=center_alpha)
+                   drift_scale=drift_scale, center_alpha=center_alpha,
+                   center_clip=center_clip)
