@@ -144,12 +144,13 @@ class DetectorConfig(BaseModel):
         with a time constant of this many records (each record moves it by
         ``1 / center_memory`` of its offset, each feature's offset clipped to
         one scaler unit), for plants whose operating point moves slowly with
-        wear, load or the seasons. Records the range guard lifts never move
-        it, so sudden excursions stay caught; other records move it at most
-        ``1 / center_memory`` scaler units each, so a run of abnormal records
-        shifted by ``D`` scaler units takes at least ``D * center_memory``
-        records to become the centre. ``None`` keeps the warm-up's centre until
-        a retrain (the behaviour of detectors saved before it existed).
+        wear, load or the seasons. Records flagged as anomalies and records
+        the range guard lifts never move it, so sudden excursions and long
+        abnormal runs stay caught (until the threshold's rate limit,
+        ``threshold_memory``, lets a run in); other records move it at most
+        ``1 / center_memory`` scaler units each. ``None`` keeps the warm-up's
+        centre until a retrain (the behaviour of detectors saved before it
+        existed).
     update_centroids : bool, default=True
         Move the centroids with mini-batch k-means updates as records arrive.
     update_on_anomalies : bool, default=False

@@ -48,8 +48,8 @@ DRIFT_CLIP = 2.0
 
 #: Largest step, in scaler units per feature, that one record's offset counts
 #: for in the centre's moving average: a record moves the centre by at most
-#: ``center_alpha`` of this, so no run of records, however far out, moves it
-#: faster than ``center_alpha * CENTER_STEP_CLIP`` scaler units a record.
+#: ``center_alpha`` of this, so no run of unflagged records, however far out,
+#: moves it faster than ``center_alpha * CENTER_STEP_CLIP`` scaler units a record.
 CENTER_STEP_CLIP = 1.0
 
 
@@ -105,10 +105,9 @@ class ScoringModel:
         move it.
     center_clip : float or None, default=None
         Each record's offset is clipped to ``±center_clip`` scaler units per
-        feature before it moves the centre, and flagged records move it too
-        (the default rule, :data:`CENTER_STEP_CLIP`). None is the rule of
-        models saved before it existed: unclipped offsets of records not
-        flagged.
+        feature before it moves the centre (the default rule,
+        :data:`CENTER_STEP_CLIP`). None is the rule of models saved before it
+        existed: unclipped offsets.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
@@ -160,22 +159,20 @@ class ScoringModel:
         threshold nor the scaler's centre, so a flood of absurd records cannot
         raise the threshold over real anomalies.
 
-        Every record the guard did not lift moves the scaler's centre by
-        ``center_alpha`` of its offset from its cluster's anchor (the mean
-        training record of the cluster, :attr:`CentroidModel.anchors`), each
-        feature's offset clipped to ``±center_clip`` scaler units: an
-        exponentially weighted moving average of how far the operating point
-        moved, which the modes the stream visits lately do not bias. A slow,
-        sustained move is absorbed before its records drift out to where the
-        guard lifts them, while a sudden excursion is lifted at once and
-        teaches nothing. Flagged records move the centre too (leaving them out
-        would stop the centre exactly when a move starts to raise the scores),
-        but the clip bounds how fast any run of records can move it:
-        ``center_alpha * center_clip`` scaler units a record (0.01 with the
-        defaults), so a run of abnormal records shifted by ``D`` units takes at
-        least ``D / (center_alpha * center_clip)`` records to become the centre.
-        With ``center_clip=None`` (older models) only records not flagged move
-        it, unclipped.
+        Every record not flagged moves the scaler's centre by ``center_alpha``
+        of its offset from its cluster's anchor (the mean training record of
+        the cluster, :attr:`CentroidModel.anchors`), each feature's offset
+        clipped to ``±center_clip`` scaler units: an exponentially weighted
+        moving average of how far the operating point moved, which the modes
+        the stream visits lately do not bias. A slow, sustained move is
+        absorbed before its records drift out to where the guard lifts them,
+        while a sudden excursion is lifted at once and teaches nothing. Flagged
+        records do not move it, as they do not move the centroids: a long run
+        of abnormal records keeps being flagged until the threshold's rate
+        limit lets it in (:mod:`streamae.threshold`), and even then moves the
+        centre by at most ``center_alpha * center_clip`` scaler units a record
+        (0.01 with the defaults). With ``center_clip=None`` (older models) the
+        offsets are not clipped.
 
         While the guard calibrates on unseen records, it still sees lifted
         records that are within the scaler's range (an operating mode the
@@ -189,8 +186,7 @@ class ScoringModel:
             return
         anchors = self.centroids.anchors
         clip = self.center_clip
-        if self.center_alpha and anchors is not None and \
-                (clip is not None or not scored.flagged):
+        if self.center_alpha and anchors is not None and not scored.flagged:
             # The record's offset from where its cluster's records lay in training
             # (xs is clipped, so one record moves the centre a bounded step).
             step = scored.xs - anchors[scored.cluster]

@@ -7,8 +7,11 @@ score above the threshold multiplies it by ``exp((1 - c) / memory)``, each
 score at or below it by ``exp(-c / memory)``, where ``c`` is the
 contamination. At equilibrium a share ``c`` of the scores lies above it, so on
 an anomaly-free stream the false-alarm rate stays near ``c`` even when the
-normal scores rise or fall slowly; no window is kept and a record costs one
-comparison and one multiplication.
+normal scores rise or fall slowly (a steady rise by a fraction ``r`` a record
+adds about ``r * memory`` to the share flagged); no window is kept and a
+record costs one comparison and one multiplication. A threshold that is too
+high comes down more slowly than a low one rises (by a factor 2 in
+``memory * ln 2 / c`` records, 3466 with the defaults).
 
 What stops a long run of anomalies from becoming the normal is the rate
 limit: however high they score, they raise the threshold by at most a factor
@@ -25,11 +28,11 @@ the earlier rule instead: only scores at or below it enter a window of
 ``size`` scores, and the threshold is kept as a fixed multiple of the window's
 ``level`` quantile: at calibration, ``ratio = threshold / q_level(normal
 warm-up scores)``; afterwards ``threshold = ratio * q_level(window)``, and
-never below the median of *all* the last ``size`` scores. That rule follows a
-slow rise of normal scores late (the window censored at the threshold
-corrects only about a third of an error per window length on exponential-tailed
-scores) and can settle above every score, which is why it is no longer the
-default.
+never below the median of *all* the last ``size`` scores. Its fixed point
+``ratio * q_level(window)`` need not be the ``(1 - c)`` quantile: when the
+scores narrow, every score enters the window and the threshold can settle
+above all of them (no alarm at all), and when a regime scores above it, none
+enters and it stays put until the median floor lifts it, half a window later.
 
 Scores of the records a model was trained on are optimistic (lower than those
 of new records), so a threshold set on them flags too much. With
