@@ -125,6 +125,8 @@ class ScoringModel:
             else float(drift_scale)
         self.center_alpha = float(center_alpha)
         self.center_clip = None if center_clip is None else float(center_clip)
+        # the centre's step per scaler unit of offset (the scale is fixed for a model)
+        self._center_gain = self.center_alpha * scaler.scale_
 
     @property
     def n_features(self) -> int:
@@ -190,10 +192,12 @@ class ScoringModel:
             # The record's offset from where its cluster's records lay in training
             # (xs is clipped, so one record moves the centre a bounded step).
             step = scored.xs - anchors[scored.cluster]
-            if clip is not None:
-                np.clip(step, -clip, clip, out=step)
+            if clip is not None:  # minimum/maximum in place: faster than np.clip
+                np.minimum(step, clip, out=step)
+                np.maximum(step, -clip, out=step)
+            step *= self._center_gain
             # a new array, not in place: a state() taken earlier must not change
-            self.scaler.mean_ = self.scaler.mean_ + (self.center_alpha * self.scaler.scale_) * step
+            self.scaler.mean_ = self.scaler.mean_ + step
         if move_centroid:
             code = scored.code
             scale = 1.0 / max(math.sqrt(float(code @ code)), EPS) \
