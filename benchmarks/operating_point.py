@@ -12,8 +12,11 @@ sensor; 0 = still) and measures, after a 512-record warm-up:
 - on the same stream with 2 % anomalies (points and collective runs): ROC-AUC,
   so that following slow moves does not cost detection.
 
-Each detector is streamae with its defaults, and with ``center_memory=2000``
-(the scaler's centre follows slow moves of the records not flagged).
+Each detector is streamae with its defaults (the scaler's centre follows slow
+moves, ``center_memory=100``; the threshold follows a rate-limited streaming
+quantile, ``threshold_memory=500``), and with the earlier defaults
+(``center_memory=None, threshold_memory=None``: a fixed centre and a threshold
+that follows only the scores below it).
 
     python -m benchmarks.operating_point                 # tuning seeds 0, 1, 2
     python -m benchmarks.operating_point --report        # reporting seeds 200-204
@@ -44,7 +47,8 @@ N_RECORDS = 8000
 N_SENSORS = 8
 WARMUP = 512
 ANOMALY_FRACTION = 0.02
-VARIANTS = {"streamae": {}, "streamae-following-centre": {"center_memory": 2000}}
+VARIANTS = {"streamae": {},
+            "streamae-earlier-defaults": {"center_memory": None, "threshold_memory": None}}
 
 
 def run_one(variant: str, wander: float, anomalies: bool, seed: int) -> dict[str, Any]:

@@ -29,7 +29,7 @@ __all__ = ["DetectorConfig", "LEGACY_DEFAULTS"]
 
 #: Fields added after detector states were first saved, with the value that
 #: reproduces the behaviour of a state saved without them.
-LEGACY_DEFAULTS = {"min_cluster_mass": 0.0, "center_memory": None}
+LEGACY_DEFAULTS = {"min_cluster_mass": 0.0, "center_memory": None, "threshold_memory": None}
 
 
 class DetectorConfig(BaseModel):
@@ -125,22 +125,38 @@ class DetectorConfig(BaseModel):
     threshold : float or None, default=None
         A fixed threshold (finite, >= 0: scores are never negative). ``None`` calibrates it on the warm-up, calibrates
         it again on the scores of the next ``warmup`` records (new to the
-        model, so not optimistic), then follows a streaming quantile.
+        model, so not optimistic), then follows a streaming quantile
+        (``threshold_memory``).
+    threshold_memory : int or None, default=500
+        Time scale, in records, of the streaming ``(1 - contamination)``
+        quantile the threshold follows: each score above it raises it by a
+        factor ``exp((1 - contamination) / threshold_memory)``, each other
+        score lowers it by ``exp(-contamination / threshold_memory)``
+        (:mod:`streamae.threshold`). Slow rises and falls of the normal scores
+        are followed; a run of anomalies raises it by at most a factor ``e``
+        every ``threshold_memory / (1 - contamination)`` records (555 with the
+        defaults), so a run scoring twice the threshold stays flagged for at
+        least 385 records. Records the range guard lifts never move it.
+        ``None`` is the rule of detectors saved before it existed: the
+        threshold follows only scores at or below it, in a window of
+        ``threshold_window`` scores.
     threshold_window : int, default=2000
-        Number of recent normal scores the streaming quantile looks at.
-    center_memory : int or None, default=None
-        With an int, the scaler's centre follows an exponentially weighted
-        moving average of how far the records sit from their cluster's mean
-        training record, with a time constant of this many records (each
-        record moves it by ``1 / center_memory`` of its offset), for plants
-        whose operating point moves slowly with wear, load or the seasons.
-        Records flagged as anomalies and records the range guard lifts never
-        move the centre, so sudden excursions and long abnormal runs are still
-        caught; but for the same reason a move fast enough to get records
-        flagged is not followed. Off by default: it has not been shown to
-        lower the false alarms of the defaults on slowly moving sensor streams
-        (``benchmarks/results/operating_point_report.md``). ``None`` keeps the
-        warm-up's centre until a retrain.
+        Count cap of the centroids' mini-batch learning rates, and the number
+        of recent normal scores the threshold's window rule
+        (``threshold_memory=None``) looks at.
+    center_memory : int or None, default=100
+        The scaler's centre follows an exponentially weighted moving average
+        of how far the records sit from their cluster's mean training record,
+        with a time constant of this many records (each record moves it by
+        ``1 / center_memory`` of its offset, each feature's offset clipped to
+        one scaler unit), for plants whose operating point moves slowly with
+        wear, load or the seasons. Records flagged as anomalies and records
+        the range guard lifts never move it, so sudden excursions and long
+        abnormal runs stay caught (until the threshold's rate limit,
+        ``threshold_memory``, lets a run in); other records move it at most
+        ``1 / center_memory`` scaler units each. ``None`` keeps the warm-up's
+        centre until a retrain (the behaviour of detectors saved before it
+        existed).
     update_centroids : bool, default=True
         Move the centroids with mini-batch k-means updates as records arrive.
     update_on_anomalies : bool, default=False
@@ -242,8 +258,9 @@ class DetectorConfig(BaseModel):
     batch_size: int = Field(64, ge=1)
     contamination: float = Field(0.1, gt=0.0, lt=0.5)
     threshold: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False)
+    threshold_memory: Optional[int] = Field(500, ge=16)
     threshold_window: int = Field(2000, ge=16)
-    center_memory: Optional[int] = Field(None, ge=16)
+    center_memory: Optional[int] = Field(100, ge=16)
     update_centroids: bool = True
     update_on_anomalies: bool = False
     retrain_every: Optional[int] = Field(None, ge=1)

@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,6 +45,12 @@ __all__ = ["Scored", "ScoringModel"]
 # (unit-free, and fixed for a model version, so the moving threshold does not
 # mask a change), clipped so one absurd record cannot masquerade as a drift.
 DRIFT_CLIP = 2.0
+
+#: Largest step, in scaler units per feature, that one record's offset counts
+#: for in the centre's moving average: a record moves the centre by at most
+#: ``center_alpha`` of this, so no run of unflagged records, however far out,
+#: moves it faster than ``center_alpha * CENTER_STEP_CLIP`` scaler units a record.
+CENTER_STEP_CLIP = 1.0
 
 
 class Scored(NamedTuple):
@@ -102,12 +109,17 @@ class ScoringModel:
         average that the scaler's centre follows (0: the centre stays where
         the training records put it). Records the range guard lifted never
         move it.
+    center_clip : float or None, default=None
+        Each record's offset is clipped to ``±center_clip`` scaler units per
+        feature before it moves the centre (the default rule,
+        :data:`CENTER_STEP_CLIP`). None is the rule of models saved before it
+        existed: unclipped offsets.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
                  threshold: StreamingThreshold, *, version: int = 0,
                  train_loss: float = float("nan"), drift_scale: float | None = None,
-                 center_alpha: float = 0.0):
+                 center_alpha: float = 0.0, center_clip: float | None = None):
         self.scaler = scaler
         self.ae = ae
         self.centroids = centroids
@@ -118,6 +130,9 @@ class ScoringModel:
         self.drift_scale = max(threshold.value, 1e-12) if drift_scale is None \
             else float(drift_scale)
         self.center_alpha = float(center_alpha)
+        self.center_clip = None if center_clip is None else float(center_clip)
+        # the centre's step per scaler unit of offset (the scale is fixed for a model)
+        self._center_gain = self.center_alpha * scaler.scale_
 
     @property
     def n_features(self) -> int:
@@ -153,15 +168,20 @@ class ScoringModel:
         threshold nor the scaler's centre, so a flood of absurd records cannot
         raise the threshold over real anomalies.
 
-        Every record not flagged moves the scaler's centre by ``center_alpha`` of
-        its offset from its cluster's anchor (the mean training record of the
-        cluster, :attr:`CentroidModel.anchors`): an exponentially weighted
+        Every record not flagged moves the scaler's centre by ``center_alpha``
+        of its offset from its cluster's anchor (the mean training record of
+        the cluster, :attr:`CentroidModel.anchors`), each feature's offset
+        clipped to ``±center_clip`` scaler units: an exponentially weighted
         moving average of how far the operating point moved, which the modes
-        the stream visits lately do not bias. A slow, sustained move is absorbed
-        before its records drift out to where the guard lifts them, while a
-        sudden excursion is lifted at once and teaches nothing. Flagged records
-        do not move it either, as they do not move the centroids: a long run
-        of abnormal records must keep being flagged, not become the centre.
+        the stream visits lately do not bias. A slow, sustained move is
+        absorbed before its records drift out to where the guard lifts them,
+        while a sudden excursion is lifted at once and teaches nothing. Flagged
+        records do not move it, as they do not move the centroids: a long run
+        of abnormal records keeps being flagged until the threshold's rate
+        limit lets it in (:mod:`streamae.threshold`), and even then moves the
+        centre by at most ``center_alpha * center_clip`` scaler units a record
+        (0.01 with the defaults). With ``center_clip=None`` (older models) the
+        offsets are not clipped.
 
         While the guard calibrates on unseen records, it still sees lifted
         records that are within the scaler's range (an operating mode the
@@ -174,12 +194,17 @@ class ScoringModel:
                 self.scorer.observe(scored.xs, scored.peak)
             return
         anchors = self.centroids.anchors
+        clip = self.center_clip
         if self.center_alpha and anchors is not None and not scored.flagged:
             # The record's offset from where its cluster's records lay in training
             # (xs is clipped, so one record moves the centre a bounded step).
             step = scored.xs - anchors[scored.cluster]
+            if clip is not None:  # minimum/maximum in place: faster than np.clip
+                np.minimum(step, clip, out=step)
+                np.maximum(step, -clip, out=step)
+            step *= self._center_gain
             # a new array, not in place: a state() taken earlier must not change
-            self.scaler.mean_ = self.scaler.mean_ + (self.center_alpha * self.scaler.scale_) * step
+            self.scaler.mean_ = self.scaler.mean_ + step
         if move_centroid:
             scale = 1.0 / max(scored.code_norm, EPS) if self.scorer.unit_codes else 1.0
             self.centroids.update(scored.code, scored.cluster, scale)
@@ -205,6 +230,7 @@ class ScoringModel:
         """Plain data: every part's state, arrays copied."""
         return {"version": self.version, "train_loss": self.train_loss,
                 "drift_scale": self.drift_scale, "center_alpha": self.center_alpha,
+                "center_clip": self.center_clip,
                 "scaler": {k: v.copy() if isinstance(v, np.ndarray) else v
                            for k, v in self.scaler.state().items()},
                 "autoencoder": self.ae.state(),
@@ -240,6 +266,12 @@ class ScoringModel:
         center_alpha = float(state.get("center_alpha", 0.0))  # absent before it existed
         if not 0.0 <= center_alpha < 1.0:
             raise ValueError(f"center_alpha must be in [0, 1); got {center_alpha}")
+        center_clip = state.get("center_clip")  # absent before it existed: the older rule
+        if center_clip is not None and not (math.isfinite(float(center_clip))
+                                            and float(center_clip) > 0):
+            raise ValueError(f"center_clip must be a positive finite number or None; "
+                             f"got {center_clip}")
         return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
                    version=int(state["version"]), train_loss=float(state["train_loss"]),
-                   drift_scale=drift_scale, center_alpha=center_alpha)
+                   drift_scale=drift_scale, center_alpha=center_alpha,
+                   center_clip=center_clip)

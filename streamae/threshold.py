@@ -1,64 +1,89 @@
-"""The alarm threshold: calibrated on the warm-up, then following a streaming
-quantile of the scores of records judged normal.
+"""The alarm threshold: calibrated on the warm-up, then following the stream.
 
-Only scores at or below the threshold enter the window, so a long run of
-abnormal records keeps being flagged instead of becoming the new normal. A
-window truncated at the threshold has its own quantiles, so the threshold is
-kept as a fixed multiple of the window's ``level`` quantile: at calibration,
-``ratio = threshold / q_level(normal warm-up scores)``; afterwards
-``threshold = ratio * q_level(window)``. For a stationary score stream this
-is a stable fixed point at the calibrated threshold; if normal scores creep
-up or down, the threshold follows them.
+It follows, by default, the ``(1 - contamination)`` quantile of the recent
+scores with a *rate-limited* stochastic-approximation step (the "frugal"
+streaming quantile of Ma, Muthukrishnan and Sandler, 2013, in log scale): each
+score above the threshold multiplies it by ``exp((1 - c) / memory)``, each
+score at or below it by ``exp(-c / memory)``, where ``c`` is the
+contamination. At equilibrium a share ``c`` of the scores lies above it, so on
+an anomaly-free stream the false-alarm rate stays near ``c`` even when the
+normal scores rise or fall slowly (a steady rise by a fraction ``r`` a record
+adds about ``r * memory`` to the share flagged); no window is kept and a
+record costs one comparison and one multiplication. A threshold that is too
+high comes down more slowly than a low one rises (by a factor 2 in
+``memory * ln 2 / c`` records, 3466 with the defaults).
 
-Keeping flagged scores out has one risk: a stream that dwells in a regime of
-low scores drags the threshold down, and when it returns to a busier regime
-every record is flagged and none can lift the threshold again. So the
-threshold never falls below the median of *all* recent scores, once the window
-of those is full: a run of abnormal records keeps being flagged until it fills
-half the window (1000 records by default), and no regime can be flagged
-wholesale for longer.
+What stops a long run of anomalies from becoming the normal is the rate
+limit: however high they score, they raise the threshold by at most a factor
+``e`` every ``memory / (1 - c)`` records (555 with the defaults ``memory=500``,
+``c=0.1``), so a run scoring twice the threshold keeps being flagged for at
+least ``memory * ln 2 / (1 - c)`` records (385); a shorter excursion is flagged
+from start to end. Records the range guard lifts (:mod:`streamae.guard`) never
+reach the threshold at all. The cost is the other side of the same time
+scale: a regime of normal records that scores markedly higher than the last
+one is flagged until the threshold has climbed to it.
+
+With ``memory=None`` (detectors saved before it existed) the threshold follows
+the earlier rule instead: only scores at or below it enter a window of
+``size`` scores, and the threshold is kept as a fixed multiple of the window's
+``level`` quantile: at calibration, ``ratio = threshold / q_level(normal
+warm-up scores)``; afterwards ``threshold = ratio * q_level(window)``, and
+never below the median of *all* the last ``size`` scores. Its fixed point
+``ratio * q_level(window)`` need not be the ``(1 - c)`` quantile: when the
+scores narrow, every score enters the window and the threshold can settle
+above all of them (no alarm at all), and when a regime scores above it, none
+enters and it stays put until the median floor lifts it, half a window later.
 
 Scores of the records a model was trained on are optimistic (lower than those
 of new records), so a threshold set on them flags too much. With
 ``recalibrate_after=n`` the threshold is set again, once, from the first ``n``
 scores of new records (all of them, so the stream's contamination is respected)
-and only then follows the window.
+and only then follows the stream.
 
 Examples
 --------
 >>> import numpy as np
->>> th = StreamingThreshold.calibrate(np.linspace(0, 1, 101), contamination=0.1)
+>>> th = StreamingThreshold.calibrate(np.linspace(0, 1, 101), contamination=0.1,
+...                                   memory=500)
 >>> round(th.value, 2)
 0.9
->>> for s in [5.0] * 500:        # a long run of abnormal scores
+>>> for s in [5.0] * 300:        # a long run of abnormal scores
 ...     th.observe(s)
->>> round(th.value, 2)           # still flagged: the threshold did not move
-0.9
+>>> round(th.value, 2)           # risen by exp(0.9 * 300 / 500): still flagged
+1.54
+>>> for s in np.random.default_rng(0).uniform(0, 3, 20000):  # normal scores, 3x higher
+...     th.observe(float(s))
+>>> round(th.value, 1)           # the new 0.9 quantile, 2.7
+2.7
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 
 import numpy as np
 
 __all__ = ["StreamingThreshold"]
 
+# Smallest threshold of the rate-limited rule: its step is a multiplication.
+_MIN_VALUE = 1e-12
+
 
 class StreamingThreshold:
-    """Threshold from a bounded window of scores judged normal.
+    """Threshold that follows a streaming quantile of the scores.
 
     Parameters
     ----------
     value : float
         Current threshold.
     ratio : float
-        ``threshold / q_level`` fixed at calibration.
+        ``threshold / q_level`` fixed at calibration (window rule only).
     window : iterable of float
-        Recent normal scores, oldest first.
+        Recent normal scores, oldest first (window rule only).
     size : int
-        Window capacity.
+        Window capacity (window rule only).
     level : float, default=0.9
         Quantile level followed.
     fixed : bool, default=False
@@ -71,12 +96,25 @@ class StreamingThreshold:
     pending : iterable of float
         Scores collected so far for the recalibration.
     recent : iterable of float
-        The last ``size`` scores, flagged or not (for the median floor).
+        The last ``size`` scores, flagged or not (for the median floor of the
+        window rule).
+    memory : int or None, default=None
+        Time scale of the rate-limited quantile step, in records (see the
+        module docstring); None follows the window rule.
     """
 
     def __init__(self, value: float, ratio: float, window=(), size: int = 2000,
                  level: float = 0.9, fixed: bool = False, contamination: float = 0.1,
-                 recalibrate_after: int = 0, pending=(), recent=()):
+                 recalibrate_after: int = 0, pending=(), recent=(),
+                 memory: int | None = None):
+        if memory is not None and int(memory) < 1:
+            raise ValueError(f"threshold memory must be a positive number of records; "
+                             f"got {memory}")
+        self.memory = None if memory is None else int(memory)
+        c = float(contamination)
+        # the two factors of the rate-limited step, fixed once (one multiplication a record)
+        self._up = math.exp((1.0 - c) / self.memory) if self.memory else 1.0
+        self._down = math.exp(-c / self.memory) if self.memory else 1.0
         self.value = float(value)
         self.ratio = float(ratio)
         self.size = int(size)
@@ -96,15 +134,20 @@ class StreamingThreshold:
 
     @classmethod
     def calibrate(cls, scores: np.ndarray, contamination: float, size: int = 2000,
-                  level: float = 0.9, recalibrate_after: int = 0) -> "StreamingThreshold":
+                  level: float = 0.9, recalibrate_after: int = 0,
+                  memory: int | None = None) -> "StreamingThreshold":
         """Threshold at the ``1 - contamination`` quantile of ``scores``."""
         obj = cls(0.0, 1.0, (), size=size, level=level, contamination=contamination,
-                  recalibrate_after=recalibrate_after)
+                  recalibrate_after=recalibrate_after, memory=memory)
         obj._set_from(np.asarray(scores, dtype=np.float64))
         return obj
 
     def _set_from(self, scores: np.ndarray) -> None:
         value = float(np.quantile(scores, 1.0 - self.contamination))
+        if self.memory:
+            # the multiplicative step needs a positive start; no score lies below 0
+            self.value = max(value, _MIN_VALUE)
+            return
         normal = scores[scores <= value]
         q = float(np.quantile(normal, self.level)) if normal.size else value
         self.value = value
@@ -125,7 +168,7 @@ class StreamingThreshold:
         return _sorted_quantile(self._sorted, self.level)
 
     def observe(self, score: float) -> None:
-        """Feed one score; scores above the threshold are left out."""
+        """Feed one score (of a record the range guard did not lift)."""
         if self.fixed:
             return
         if self.recalibrate_after:
@@ -134,7 +177,11 @@ class StreamingThreshold:
                 self._set_from(np.asarray(self._pending))
                 self._pending, self.recalibrate_after = [], 0
                 return
-        # _push_sorted and max() written out: this runs once per record.
+        if self.memory:
+            self.value *= self._up if score > self.value else self._down
+            return
+        # the window rule (memory=None): scores above the threshold are left out;
+        # _push_sorted and max() written out, as this runs once per record.
         score, size = float(score), self.size
         recent, ordered = self._all, self._all_sorted
         if len(recent) == size:
@@ -160,7 +207,8 @@ class StreamingThreshold:
                 "recalibrate_after": self.recalibrate_after,
                 "window": np.asarray(self._window, dtype=np.float64),
                 "recent": np.asarray(self._all, dtype=np.float64),
-                "pending": np.asarray(self._pending, dtype=np.float64)}
+                "pending": np.asarray(self._pending, dtype=np.float64),
+                "memory": self.memory}
 
     @classmethod
     def from_state(cls, state: dict) -> "StreamingThreshold":
@@ -179,7 +227,8 @@ class StreamingThreshold:
                    contamination=float(state.get("contamination", 0.1)),
                    recalibrate_after=int(state.get("recalibrate_after", 0)),
                    pending=list(state.get("pending", ())),
-                   recent=list(state.get("recent", ())))
+                   recent=list(state.get("recent", ())),
+                   memory=state.get("memory"))  # absent before it existed: window rule
 
 
 def _push_sorted(window: deque, ordered: list, s: float, size: int) -> None:

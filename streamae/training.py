@@ -40,7 +40,7 @@ from .context import context_width
 from .errors import ConfigMismatchError, RetrainError
 from .guard import RangeGuard
 from .l2 import l2_normalize
-from .model import ScoringModel
+from .model import CENTER_STEP_CLIP, ScoringModel
 from .scaling import StandardScaler
 from .scorers import CosineScorer, ReconstructionScorer, TollScorer
 from .threshold import StreamingThreshold
@@ -195,14 +195,16 @@ class Trainer:
             scorer = ReconstructionScorer(ae, self.unit_codes)
         model = ScoringModel(scaler, ae, centroids, scorer, StreamingThreshold.constant(0.0),
                              train_loss=loss, center_alpha=0.0 if cfg.center_memory is None
-                             else 1.0 / cfg.center_memory)
+                             else 1.0 / cfg.center_memory,
+                             center_clip=None if cfg.center_memory is None else CENTER_STEP_CLIP)
         if cfg.threshold is not None:
             model.threshold = StreamingThreshold.constant(cfg.threshold)
         else:
             scores = model.score_many(X_raw)[0]
             model.threshold = StreamingThreshold.calibrate(
                 scores, cfg.contamination, size=cfg.threshold_window,
-                recalibrate_after=min(X_raw.shape[0], cfg.warmup, cfg.threshold_window))
+                recalibrate_after=min(X_raw.shape[0], cfg.warmup, cfg.threshold_window),
+                memory=cfg.threshold_memory)
         model.drift_scale = max(model.threshold.value, 1e-12)
         return model
 

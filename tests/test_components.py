@@ -94,33 +94,50 @@ def test_choose_n_clusters():
 
 
 # -- threshold ----------------------------------------------------------------------------
-def test_threshold_is_stable_on_a_stationary_stream():
+@pytest.mark.parametrize("memory", [500, None], ids=["rate-limited", "window-rule"])
+def test_threshold_is_stable_on_a_stationary_stream(memory):
     rng = np.random.default_rng(0)
-    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1,
+                                      memory=memory)
     start = th.value
+    flags = []
     for s in rng.gamma(2.0, 1.0, 20000):
+        flags.append(s > th.value)
         th.observe(float(s))
     assert th.value == pytest.approx(start, rel=0.1)
+    assert np.mean(flags) == pytest.approx(0.1, abs=0.02)
 
 
-def test_threshold_follows_normal_scores_upwards():
+@pytest.mark.parametrize("memory", [500, None], ids=["rate-limited", "window-rule"])
+def test_threshold_follows_normal_scores_upwards(memory):
     rng = np.random.default_rng(0)
-    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), contamination=0.1,
+                                      memory=memory)
     start = th.value
     for s in 1.2 * rng.gamma(2.0, 1.0, 20000):
         th.observe(float(s))
     assert th.value > 1.1 * start
 
 
-def test_recalibration_uses_new_scores():
-    th = StreamingThreshold.calibrate(np.linspace(0, 1, 101), 0.1, recalibrate_after=101)
-    for s in np.linspace(0, 2, 101):
+def test_rate_limited_threshold_tracks_a_slow_rise_near_the_contamination():
+    # normal scores double over 10 000 records (a rise of r = 1e-4 to 5e-5 a record):
+    # the share flagged exceeds the contamination by about r * memory (0.03)
+    rng = np.random.default_rng(1)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), 0.1, memory=500)
+    flags = []
+    for i, s in enumerate(rng.gamma(2.0, 1.0, 10000)):
+        s *= 1.0 + i / 10000
+        flags.append(s > th.value)
         th.observe(float(s))
-    assert th.value == pytest.approx(1.8) and th.recalibrate_after == 0
+    assert 0.1 < np.mean(flags) <= 0.15
+    assert th.value == pytest.approx(2 * StreamingThreshold.calibrate(
+        rng.gamma(2.0, 1.0, 20000), 0.1).value, rel=0.1)
 
 
-def test_threshold_state_round_trip():
-    th = StreamingThreshold.calibrate(np.linspace(0, 1, 50), 0.1, recalibrate_after=80)
+@pytest.mark.parametrize("memory", [500, None], ids=["rate-limited", "window-rule"])
+def test_threshold_state_round_trip(memory):
+    th = StreamingThreshold.calibrate(np.linspace(0, 1, 50), 0.1, recalibrate_after=80,
+                                      memory=memory)
     for s in np.linspace(0, 1, 30):
         th.observe(float(s))
     clone = StreamingThreshold.from_state(th.state())

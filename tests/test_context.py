@@ -85,9 +85,9 @@ def test_score_one_and_explain_one_are_pure(stream):
 
 
 def test_score_many_equals_scoring_the_rows_as_consecutive_records(stream):
-    # a model that does not move (no centroid step, no guard calibration), so that
-    # learning the rows one by one only advances the history
-    det = _fit(stream, update_centroids=False, guard=None, invalid="skip")
+    # a model that does not move (no centroid step, no guard calibration, a fixed
+    # centre), so that learning the rows one by one only advances the history
+    det = _fit(stream, update_centroids=False, guard=None, center_memory=None, invalid="skip")
     batch = stream[100:200].copy()
     batch[10] = np.nan                                # skipped: not in the history
     history = det.state()["context"]["history"]

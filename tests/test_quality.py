@@ -2,9 +2,10 @@
 
 - a warm-up holding a tight group of anomalies of one kind must not make them
   normal (synthetic stream, and shuttle/satimage-2 from the shared ODDS folder);
-- with ``center_memory``, the scaler's centre follows slow moves of the
-  records, never records the range guard lifts, and the state round-trips
-  with it;
+- on a slowly drifting anomaly-free stream the false alarms stay within twice
+  the contamination (the centre and the threshold follow), a sudden excursion
+  is still lifted, a sustained run is absorbed only at the documented rates,
+  and the state round-trips with it all;
 - the benchmark harness keeps tuning and reporting seeds apart.
 """
 
@@ -128,22 +129,29 @@ def _state_mean(det: StreamDetector) -> np.ndarray:
     return np.asarray(det.state()["model"]["scaler"]["mean"], dtype=np.float64)
 
 
-def test_the_centre_follows_a_slow_move_but_not_lifted_records():
+def test_false_alarms_stay_near_contamination_on_a_slowly_drifting_stream():
+    # 12 within-mode standard deviations over 3000 records: the slope of the
+    # benchmark's wander 32 over 8000 (benchmarks/operating_point.py)
     X, _ = make_sensor_stream(n_records=3000, n_sensors=6, anomaly_fraction=0.0,
-                              wander=16.0, seed=2)
-    det = StreamDetector(**{**FAST, "warmup": 512}, center_memory=2000)
+                              wander=12.0, seed=2)
+    det = StreamDetector(**{**FAST, "warmup": 512})
     det.learn_many(X[:512])
     start = _state_mean(det)
-    for x in X[512:]:
-        det.process_one(x)
+    flags = np.array([det.process_one(x).is_anomaly for x in X[512:]])
+    contamination = det.config.contamination
+    assert flags.mean() <= 2 * contamination
+    assert flags[len(flags) // 2:].mean() <= 2 * contamination  # no storm late in the stream
     moved = _state_mean(det)
     drift = X[-300:].mean(axis=0) - X[:512].mean(axis=0)
-    # it moved towards where the stream went, by a good part of the way
-    assert float((moved - start) @ drift) > 0.3 * float(drift @ drift)
+    # the centre went where the stream went, by a good part of the way
+    assert float((moved - start) @ drift) > 0.5 * float(drift @ drift)
 
+    # a sudden excursion is still lifted by the range guard, and teaches nothing
     before = det.state()["model"]
-    for _ in range(50):
-        assert det.process_one(X[-1] + 1e3).score > 2.0  # lifted by the range guard
+    for x in (X[-1] + 1e3, X[-1] + 8 * X.std(axis=0)):
+        for _ in range(25):
+            result = det.process_one(x)
+            assert result.score > 2.0 and result.is_anomaly
     after = det.state()["model"]
     np.testing.assert_array_equal(after["scaler"]["mean"], before["scaler"]["mean"])
     np.testing.assert_array_equal(after["centroids"]["centroids"],
@@ -151,24 +159,55 @@ def test_the_centre_follows_a_slow_move_but_not_lifted_records():
     assert after["threshold"]["value"] == before["threshold"]["value"]
 
 
-def test_a_fixed_centre_stays_put_and_resume_is_exact_with_a_moving_one():
+def test_a_sustained_anomalous_run_is_absorbed_only_at_the_documented_rates():
+    """The time scales of README "The detector's life": a run scoring twice the
+    threshold stays flagged for ``threshold_memory * ln 2 / (1 - c)`` records
+    (385 by default); unflagged records move the centre by at most
+    ``1 / center_memory`` scaler units each, flagged ones not at all."""
+    from streamae.threshold import StreamingThreshold
+
+    rng = np.random.default_rng(0)
+    th = StreamingThreshold.calibrate(rng.gamma(2.0, 1.0, 2000), 0.1, memory=500)
+    level = 2.0 * th.value
+    flagged = 0
+    while level > th.value and flagged < 10_000:
+        flagged += 1
+        th.observe(level)
+    assert flagged == int(np.ceil(500 * np.log(2.0) / 0.9))  # 386: not before, not after
+
+    X, _ = make_sensor_stream(n_records=600, n_sensors=5, anomaly_fraction=0.0, seed=3)
+    det = StreamDetector(**FAST)
+    det.learn_many(X[:256])
+    for x in X[256:400]:
+        det.process_one(x)
+    model = det._life.model
+    start, scale = model.scaler.mean_.copy(), model.scaler.scale_
+    shifted = X[400:] + 3 * X.std(axis=0) * np.array([1, -1, 0, 0, 0])
+    results = [det.process_one(x) for x in shifted]
+    n_moving = sum(not (r.is_anomaly or r.score > 2.0) for r in results)
+    moved = np.abs(model.scaler.mean_ - start) / scale
+    assert moved.max() <= n_moving / det.config.center_memory + 1e-9
+
+
+def test_the_centre_is_fixed_without_center_memory_and_resume_is_exact_with_it():
     X, _ = make_sensor_stream(n_records=1200, n_sensors=5, wander=8.0, seed=3)
-    fixed = StreamDetector(**FAST)  # the default: the centre stays put
+    fixed = StreamDetector(**FAST, center_memory=None)
     fixed.learn_many(X[:256])
     start = _state_mean(fixed)
     for x in X[256:600]:
         fixed.process_one(x)
     np.testing.assert_array_equal(_state_mean(fixed), start)
 
-    det = StreamDetector(**FAST, center_memory=500)
+    det = StreamDetector(**FAST)  # the default: the centre and the threshold follow
     det.learn_many(X[:256])
     for x in X[256:600]:
         det.process_one(x)
     twin = StreamDetector.from_state(det.state(), metrics=False)
-    a = [det.process_one(x).score for x in X[600:]]
-    b = [twin.process_one(x).score for x in X[600:]]
+    a = [det.process_one(x) for x in X[600:]]
+    b = [twin.process_one(x) for x in X[600:]]
     assert a == b
     assert not np.array_equal(_state_mean(det), start)
+    assert det.state()["model"]["threshold"]["memory"] == det.config.threshold_memory
 
 
 # ------------------------------------------------------------------ honest evaluation

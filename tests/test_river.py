@@ -100,9 +100,11 @@ def test_pipeline_with_scaler_works_but_warns():
     model = preprocessing.StandardScaler() | StreamAEDetector(**SMALL)
     with pytest.warns(UserWarning, match="online scaler"):
         auc = _prequential(model, ROWS, start=SMALL["warmup"])
-    # measured 0.79 after the warm-up; over five generator seeds it averaged
-    # 0.73; see the next test for why the detector alone is better
-    assert auc > 0.7
+    # measured 0.79 after the warm-up with a fixed centre (0.70 since the centre
+    # follows the operating point by default: the online scaler's moving
+    # statistics look like a moving operating point); see the next test for
+    # why the detector alone is better
+    assert auc > 0.65
     assert model["StreamAEDetector"].ready
 
 
