@@ -211,14 +211,14 @@ class DetectorConfig(BaseModel):
         and never holds invalid records; ``score_one`` does not change it and
         ``score_many`` takes its rows as consecutive records that follow it.
         Turn it on only for streams whose record order is time order: on
-        order-free, tabular data the history is noise (digits protocol: 0.897
-        without, 0.619 with a window of 10). On the tuning seeds of
-        ``benchmarks/context.py`` it pays with ``scorer="reconstruction"`` and
-        a window of about 5 (stuck sensors 0.844 → 0.881, vibrations 0.827 →
-        0.857, frozen sensors 0.673 → 0.711 ROC-AUC; spikes and level shifts a
-        little lower; about 1.4× the cost of a record), not with the cosine
-        score. 0 (off) scores each record alone and costs nothing. Must be
-        smaller than ``warmup``.
+        order-free, tabular data the history is noise (digits protocol: 0.883
+        without, 0.734 with a window of 10, reporting seeds). On the tuning
+        seeds of ``benchmarks/context.py`` it paid on the collective kinds
+        with ``scorer="reconstruction"`` and a window of 5, but not on its
+        reporting seeds (collective runs 0.809 without, 0.745 with; README,
+        "Temporal context"): try it on your own recordings before relying on
+        it. It costs 1.6-2× per record. 0 (off) scores each record alone and
+        costs nothing. Must be smaller than ``warmup``.
     context_features : tuple of str, default=("mean", "std")
         Which features of the window to append, per record field, from
         ``"mean"`` (``temp@mean5``), ``"std"`` (``temp@std5``), ``"diff"``
