@@ -168,6 +168,14 @@ STDIN_BAD = {
 }
 
 
+def _ctrl_c_default() -> None:
+    """In the child: Ctrl-C as in a terminal. A child inherits an ignored SIGINT
+    (a test run started in the background of a shell without job control, or
+    whose SIGINT an earlier test left ignored), and Python then never raises
+    KeyboardInterrupt, so the linger would run its full time."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_replay_jsonl_from_stdin_skips_bad_rows_and_serves_metrics(tmp_path, small):
     """JSON lines on stdin with bad rows under --invalid skip, metrics scraped over HTTP
     while the command lingers, then Ctrl-C: one subprocess for all of it."""
@@ -181,7 +189,7 @@ def test_replay_jsonl_from_stdin_skips_bad_rows_and_serves_metrics(tmp_path, sma
          "--output", str(out), "--name", "cli", "--metrics-port", "0",
          "--metrics-linger", "60"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, cwd=tmp_path)
+        env=env, cwd=tmp_path, preexec_fn=_ctrl_c_default)
     stderr = []
     try:
         proc.stdin.write(text)
