@@ -8,7 +8,8 @@ record assigned to centroid ``j`` moves it by Sculley's mini-batch k-means rule
 Counts are capped at ``memory`` so the centroids keep following a slowly
 moving stream instead of freezing.
 
-With ``min_mass > 0`` the model also keeps each centroid's share of the
+With ``min_mass > 0`` (``retire=True`` at fit time; the detector's
+``retire_clusters``, off by default) the model also keeps each centroid's share of the
 learned records (an exponentially weighted average over about ``memory``
 records, reviewed every :data:`REVIEW_EVERY` records) and *retires* a centroid
 whose share falls below ``min_mass`` (see :func:`small_clusters`): from then on
@@ -43,6 +44,11 @@ MIN_SILHOUETTE = 0.25
 
 #: Learned records between two reviews of the centroids' shares.
 REVIEW_EVERY = 256
+#: Consecutive reviews a centroid must be found rare (but present) to retire.
+REVIEW_STRIKES = 3
+#: A centroid is present in a review period when it took at least this share of
+#: ``min_mass`` of the period's records; below, it is absent, not rare.
+PRESENT = 0.25
 
 
 def choose_n_clusters(Z: np.ndarray, max_clusters: int = 10, seed: int = 0,
@@ -123,7 +129,7 @@ class CentroidModel:
     def __init__(self, centroids: np.ndarray, counts: np.ndarray, memory: int = 1000,
                  anchors: np.ndarray | None = None, min_mass: float = 0.0,
                  shares: np.ndarray | None = None, retired: np.ndarray | None = None,
-                 hits: np.ndarray | None = None):
+                 hits: np.ndarray | None = None, strikes: np.ndarray | None = None):
         self.centroids = np.array(centroids, dtype=np.float64)
         self.counts = np.array(counts, dtype=np.float64)
         self.memory = int(memory)
@@ -134,6 +140,8 @@ class CentroidModel:
                        else np.array(shares, dtype=np.float64))
         self.retired = (np.zeros(k, dtype=bool) if retired is None
                         else np.array(retired, dtype=bool))
+        self.strikes = np.zeros(k, dtype=np.int64) if strikes is None else \
+            np.array(strikes, dtype=np.int64)
         self._hits = [0] * k if hits is None else [int(h) for h in hits]
         self._n_hits = sum(self._hits)
         self._unit_all = self._normalized(self.centroids)
@@ -159,7 +167,8 @@ class CentroidModel:
 
     @classmethod
     def fit(cls, Z: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 10,
-            memory: int = 1000, min_mass: float = 0.0) -> "CentroidModel":
+            memory: int = 1000, min_mass: float = 0.0,
+            retire: bool = False) -> "CentroidModel":
         """Run k-means (k-means++ init, ``n_init`` restarts) on the codes ``Z``.
 
         With ``min_mass > 0``, the centroids of small clusters are dropped
@@ -175,7 +184,8 @@ class CentroidModel:
         keep = ~small_clusters(counts, min_mass)
         return cls(km.cluster_centers_[keep],
                    np.minimum(np.maximum(counts[keep], 1.0), memory), memory,
-                   min_mass=min_mass, shares=counts[keep] / counts[keep].sum())
+                   min_mass=min_mass if retire else 0.0,
+                   shares=counts[keep] / counts[keep].sum())
 
     @property
     def n_clusters(self) -> int:
@@ -246,13 +256,22 @@ class CentroidModel:
         each learned record moved, with weight ``1 / memory`` per record.
         """
         n = self._n_hits
+        rates = np.asarray(self._hits, dtype=np.float64) / n
         keep = (1.0 - 1.0 / self.memory) ** n
-        self.shares = keep * self.shares + (1.0 - keep) * (np.asarray(self._hits) / n)
+        self.shares = keep * self.shares + (1.0 - keep) * rates
         self._hits = [0] * len(self._hits)
         self._n_hits = 0
-        small = small_clusters(self.shares, self.min_mass) & ~self.retired
-        if small.any():
-            self.retired = self.retired | small
+        # Rare but present, in the long run and in this period: what a group of
+        # anomalies looks like. A mode the stream stays away from (a rate near
+        # 0: only the odd record of another mode's tail) is not rare, only
+        # absent, and keeps its centroid for when it returns; a returning mode
+        # arrives at a high rate and is not struck either.
+        rare = small_clusters(self.shares, self.min_mass) & \
+            (rates >= PRESENT * self.min_mass) & (rates < self.min_mass) & ~self.retired
+        self.strikes = np.where(rare, self.strikes + 1, 0)
+        retire = self.strikes >= REVIEW_STRIKES
+        if retire.any():
+            self.retired = self.retired | retire
             self._index_scoring_rows()
 
     def with_anchors(self, Xs: np.ndarray, nearest: np.ndarray) -> "CentroidModel":
@@ -270,7 +289,7 @@ class CentroidModel:
         return CentroidModel(self.centroids[order], self.counts[order], self.memory,
                              None if self.anchors is None else self.anchors[order],
                              self.min_mass, self.shares[order], self.retired[order],
-                             np.asarray(self._hits)[order])
+                             np.asarray(self._hits)[order], self.strikes[order])
 
     def state(self) -> dict:
         """Centroids, counts, anchors, shares (copies), the count cap and the mass rule."""
@@ -279,7 +298,7 @@ class CentroidModel:
                 "anchors": None if self.anchors is None else self.anchors.copy(),
                 "min_mass": self.min_mass, "shares": self.shares.copy(),
                 "retired": self.retired.copy(),
-                "hits": np.asarray(self._hits, dtype=np.int64)}
+                "hits": np.asarray(self._hits, dtype=np.int64), "strikes": self.strikes.copy()}
 
     @classmethod
     def from_state(cls, state: dict) -> "CentroidModel":
@@ -303,18 +322,21 @@ class CentroidModel:
         # Absent in states from before centroids were retired: the model then
         # keeps every centroid, as it did.
         min_mass = float(state.get("min_mass", 0.0))
-        shares, retired, hits = (state.get(key) for key in ("shares", "retired", "hits"))
+        shares, retired, hits, strikes = (state.get(key)
+                                          for key in ("shares", "retired", "hits", "strikes"))
         k = C.shape[0]
-        for name, value in (("shares", shares), ("retired", retired), ("hits", hits)):
+        for name, value in (("shares", shares), ("retired", retired), ("hits", hits),
+                            ("strikes", strikes)):
             if value is not None and np.shape(value) != (k,):
                 raise ValueError(f"centroid {name} of shape {np.shape(value)} do not fit "
                                  f"{k} centroids")
         if shares is not None and not (np.isfinite(shares).all() and (shares >= 0).all()):
             raise ValueError("centroid shares hold NaN, infinite or negative values")
-        if hits is not None and (np.asarray(hits) < 0).any():
-            raise ValueError("centroid hits are negative")
+        if (hits is not None and (np.asarray(hits) < 0).any()) or \
+                (strikes is not None and (np.asarray(strikes) < 0).any()):
+            raise ValueError("centroid hits or strikes are negative")
         if not 0.0 <= min_mass < 0.5:
             raise ValueError(f"min_mass must be in [0, 0.5); got {min_mass}")
         if retired is not None and np.asarray(retired, dtype=bool).all():
             raise ValueError("every centroid is retired; at least one must score")
-        return cls(C, counts, memory, anchors, min_mass, shares, retired, hits)
+        return cls(C, counts, memory, anchors, min_mass, shares, retired, hits, strikes)

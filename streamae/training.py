@@ -183,7 +183,8 @@ class Trainer:
         k = n_clusters or cfg.n_clusters or choose_n_clusters(Z, cfg.max_clusters, seed % 2**31)
         centroids = CentroidModel.fit(Z, k, seed=seed % 2**31, n_init=cfg.kmeans_inits,
                                       memory=cfg.threshold_window,
-                                      min_mass=cfg.min_cluster_mass)
+                                      min_mass=cfg.min_cluster_mass,
+                                      retire=cfg.retire_clusters)
         centroids.with_anchors(Xs, centroids.score(Z)[1])
         if cfg.scorer == "cosine":
             guard = None if cfg.guard is None else RangeGuard.fit(
