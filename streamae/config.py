@@ -221,11 +221,11 @@ class DetectorConfig(BaseModel):
         and never holds invalid records; ``score_one`` does not change it and
         ``score_many`` takes its rows as consecutive records that follow it.
         Turn it on only for streams whose record order is time order: on
-        order-free, tabular data the history is noise (digits protocol: 0.883
-        without, 0.734 with a window of 10, reporting seeds). On the tuning
+        order-free, tabular data the history is noise (digits protocol: 0.915
+        without, 0.719 with a window of 10, reporting seeds). On the tuning
         seeds of ``benchmarks/context.py`` it paid on the collective kinds
         with ``scorer="reconstruction"`` and a window of 5, but not on its
-        reporting seeds (collective runs 0.809 without, 0.745 with; README,
+        reporting seeds (collective runs 0.838 without, 0.797 with; README,
         "Temporal context"): try it on your own recordings before relying on
         it. It costs 1.6-2× per record. 0 (off) scores each record alone and
         costs nothing. Must be smaller than ``warmup``.
