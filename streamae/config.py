@@ -109,8 +109,9 @@ class DetectorConfig(BaseModel):
         stream in time order, an operating mode the plant stays away from for
         thousands of records must keep its centroid for when it returns, and
         a first version of the rule retired such modes (a returning mode then
-        had 40 % false alarms instead of 7 %); the guarded version here was
-        built in the last hour of a session and is not measured widely yet.
+        had 40 % false alarms instead of 7 %); the guarded version here keeps
+        such a mode (tested) but is new and not yet measured across the
+        benchmark streams.
     max_clusters : int, default=10
         Upper bound of the automatic choice of ``n_clusters``.
     kmeans_inits : int, default=10
