@@ -162,9 +162,7 @@ class Lifecycle:
             self.recorder.drift_event()
             if self.since_retrain >= self.drift_cooldown and self.drift_seen_at is None:
                 self.drift_seen_at = self.n_seen
-        if self.pending is None and (self.drift_seen_at is not None
-                                     or cfg.retrain_every is not None
-                                     or self.growth_at is not None):  # else due() is None
+        if self.pending is None:
             trigger = self.due()
             if trigger is not None:
                 if not self._running:
