@@ -131,12 +131,12 @@ class CentroidModel:
                  shares: np.ndarray | None = None, retired: np.ndarray | None = None,
                  hits: np.ndarray | None = None, strikes: np.ndarray | None = None):
         self.centroids = np.array(centroids, dtype=np.float64)
-        self.counts = np.array(counts, dtype=np.float64)
         self.memory = int(memory)
         self.anchors = None if anchors is None else np.array(anchors, dtype=np.float64)
         k = self.centroids.shape[0]
         self.min_mass = float(min_mass)
-        self.shares = (self.counts / max(float(self.counts.sum()), 1.0) if shares is None
+        counts = np.array(counts, dtype=np.float64)
+        self.shares = (counts / max(float(counts.sum()), 1.0) if shares is None
                        else np.array(shares, dtype=np.float64))
         self.retired = (np.zeros(k, dtype=bool) if retired is None
                         else np.array(retired, dtype=bool))
@@ -148,7 +148,7 @@ class CentroidModel:
         # Per-record helpers (rebuilt from the arrays above, so a restored model has
         # the same): row views, the counts as Python floats.
         self._rows, self._unit_rows = list(self.centroids), list(self._unit_all)
-        self._counts = self.counts.tolist()
+        self._counts = counts.tolist()
         self._keep_at_cap = np.array(1.0 - 1.0 / float(self.memory))
         self._index_scoring_rows()
 
@@ -186,6 +186,11 @@ class CentroidModel:
                    np.minimum(np.maximum(counts[keep], 1.0), memory), memory,
                    min_mass=min_mass if retire else 0.0,
                    shares=counts[keep] / counts[keep].sum())
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Per-centroid counts ``n_j`` (a copy; kept as Python floats for the hot path)."""
+        return np.array(self._counts, dtype=np.float64)
 
     @property
     def n_clusters(self) -> int:
@@ -233,7 +238,6 @@ class CentroidModel:
         """
         n = min(self._counts[j] + 1.0, float(self.memory))
         self._counts[j] = n
-        self.counts[j] = n
         eta = 1.0 / n
         c = self._rows[j]
         # 1 - eta as a 0-d array once the count is at its cap (the usual case): the
@@ -293,7 +297,7 @@ class CentroidModel:
 
     def state(self) -> dict:
         """Centroids, counts, anchors, shares (copies), the count cap and the mass rule."""
-        return {"centroids": self.centroids.copy(), "counts": self.counts.copy(),
+        return {"centroids": self.centroids.copy(), "counts": self.counts,
                 "memory": self.memory,
                 "anchors": None if self.anchors is None else self.anchors.copy(),
                 "min_mass": self.min_mass, "shares": self.shares.copy(),
