@@ -240,8 +240,9 @@ class StreamDetector:
             return float("nan")
         with self._lock:
             model = self._life.model
-            vec = vec if self._context is None else self._context.peek(vec)
-            return 0.0 if model is None else model.score_one(vec).score
+            if model is None:
+                return 0.0
+            return model.score_one(vec if self._context is None else self._context.peek(vec)).score
 
     def score_many(self, X: Any) -> np.ndarray:
         """Scores of a batch, in one vectorised forward pass.
