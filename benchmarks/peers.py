@@ -40,7 +40,7 @@ __all__ = [
     "PEER_NAMES",
     "STREAMAE_PEERS",
     "IMAGE_ONLY_PEERS",
-    "GROWTH_VARIANTS",
+    "TUNING_VARIANTS",
     "TUNING_ONLY_PEERS",
     "Peer",
     "PeerUnavailable",
@@ -443,11 +443,13 @@ STREAMAE_VARIANTS: dict[str, dict[str, Any]] = {
     "streamae-toll": {"scorer": "toll"},
 }
 
-#: Variants that set ``growth`` explicitly, whatever its default (the growth
-#: tuning study, ``*_tuning_growth``); run only when asked for.
-GROWTH_VARIANTS: dict[str, dict[str, Any]] = {
+#: Variants that set an option explicitly, whatever its default (the tuning
+#: studies of ``growth``, ``*_tuning_growth``, and of ``retire_clusters``,
+#: ``*_tuning_retire``); run only when asked for.
+TUNING_VARIANTS: dict[str, dict[str, Any]] = {
     "streamae-growth": {"growth": 4096},
     "streamae-nogrowth": {"growth": None},
+    "streamae-retire": {"retire_clusters": True},
 }
 
 
@@ -471,11 +473,12 @@ def _streamae(name, n_features, warmup, seed, n_records=None, detector_kwargs=No
     return StreamaePeer(name, detector, {**params, **(detector_kwargs or {})})
 
 
-def _streamae_growth(name, n_features, warmup, seed, n_records=None, **kw):
-    """streamae with ``growth`` on or off (``-dense-``: and the dense autoencoder)."""
+def _streamae_tuning(name, n_features, warmup, seed, n_records=None, **kw):
+    """streamae with one option of :data:`TUNING_VARIANTS` set (``-dense-``: and the
+    dense autoencoder)."""
     if "-dense" in name:
         kw.pop("image_shape", None)
-    setting = GROWTH_VARIANTS[name.replace("-dense", "")]
+    setting = TUNING_VARIANTS[name.replace("-dense", "")]
     peer = _streamae("streamae", n_features, warmup, seed, n_records=n_records,
                      **{**kw, **setting})
     peer.name = name
@@ -498,8 +501,8 @@ _FACTORIES: dict[str, Callable[..., Peer]] = {
     "streamae-recon": _streamae,
     "streamae-toll": _streamae,
     "streamae-dense": _streamae_dense,
-    **{name: _streamae_growth for name in GROWTH_VARIANTS},
-    **{name.replace("streamae", "streamae-dense"): _streamae_growth for name in GROWTH_VARIANTS},
+    **{name: _streamae_tuning for name in TUNING_VARIANTS},
+    **{name.replace("streamae", "streamae-dense"): _streamae_tuning for name in TUNING_VARIANTS},
     "river-hst": _river_hst,
     "river-ocsvm": _river_ocsvm,
     "river-loda": _river_loda,
@@ -515,11 +518,11 @@ _FACTORIES: dict[str, Callable[..., Peer]] = {
 PEER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 #: The streamae variants (configured with :class:`~streamae.DetectorConfig` keywords).
 STREAMAE_PEERS: tuple[str, ...] = (
-    *STREAMAE_VARIANTS, "streamae-dense", *GROWTH_VARIANTS,
-    *(name.replace("streamae", "streamae-dense") for name in GROWTH_VARIANTS))
+    *STREAMAE_VARIANTS, "streamae-dense", *TUNING_VARIANTS,
+    *(name.replace("streamae", "streamae-dense") for name in TUNING_VARIANTS))
 #: Run only when asked for (the image studies add them to their default list).
 IMAGE_ONLY_PEERS: tuple[str, ...] = ("streamae-dense",)
-#: Run only when asked for: the growth on/off rows of the growth tuning study.
+#: Run only when asked for: the rows of the tuning studies (:data:`TUNING_VARIANTS`).
 TUNING_ONLY_PEERS: tuple[str, ...] = STREAMAE_PEERS[len(STREAMAE_VARIANTS) + 1:]
 
 
