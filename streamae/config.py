@@ -105,13 +105,13 @@ class DetectorConfig(BaseModel):
         ``min_cluster_mass`` of them) in 3 reviews in a row is retired and
         scores no record after that: a warm-up that drew more alike anomalies
         than the stream holds then stops keeping them normal (shuttle tuning
-        seed 3: ROC-AUC 0.638 without, 0.978 with). Off by default: on a
+        seed 3: ROC-AUC 0.609 without, 0.978 with; but cover's mean over
+        tuning seeds 0-5 falls from 0.744 to 0.706,
+        ``benchmarks/results/odds_tuning_retire.md``). Off by default: on a
         stream in time order, an operating mode the plant stays away from for
-        thousands of records must keep its centroid for when it returns, and
-        a first version of the rule retired such modes (a returning mode then
-        had 40 % false alarms instead of 7 %); the guarded version here keeps
-        such a mode (tested) but is new and not yet measured across the
-        benchmark streams.
+        thousands of records must keep its centroid for when it returns; a
+        first version of the rule retired such modes, and the guarded rule
+        here keeps them (tested), but it is not measured widely yet.
     max_clusters : int, default=10
         Upper bound of the automatic choice of ``n_clusters``.
     kmeans_inits : int, default=10
