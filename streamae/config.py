@@ -228,7 +228,7 @@ class DetectorConfig(BaseModel):
         with ``scorer="reconstruction"`` and a window of 5, but not on its
         reporting seeds (collective runs 0.838 without, 0.797 with; README,
         "Temporal context"): try it on your own recordings before relying on
-        it. It costs 1.6-2× per record. 0 (off) scores each record alone and
+        it. It costs 1.3-2.3× per record. 0 (off) scores each record alone and
         costs nothing. Must be smaller than ``warmup``.
     context_features : tuple of str, default=("mean", "std")
         Which features of the window to append, per record field, from
