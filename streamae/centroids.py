@@ -210,7 +210,7 @@ class CentroidModel:
         norms = np.sqrt((Z * Z).sum(axis=-1))
         sims = Z @ self._unit.T                                   # (n, k) or (k,)
         rows = sims.argmax(axis=-1)
-        best = np.take_along_axis(sims, np.expand_dims(rows, -1), -1)[..., 0]
+        best = sims.max(axis=-1)                                  # = sims at rows
         nearest = rows if self._unit is self._unit_all else np.asarray(self._active)[rows]
         return 1.0 - best / np.maximum(norms, EPS), nearest
 
@@ -244,7 +244,7 @@ class CentroidModel:
         # same product, without converting a Python float per record
         c *= self._keep_at_cap if n == self.memory else 1.0 - eta
         c += (eta * scale) * z
-        self._unit_rows[j][...] = c / max(math.sqrt(np.dot(c, c)), EPS)
+        np.divide(c, max(math.sqrt(np.dot(c, c)), EPS), out=self._unit_rows[j])
         if self._unit is not self._unit_all:
             self._unit[self._row[j]] = self._unit_rows[j]
         if self.min_mass > 0.0:

@@ -77,7 +77,16 @@ class RecordIntake:
             return self.refuse(err), err.reason
 
     def many(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """A batch as a matrix (n, d) and a validity mask, by the rule of :meth:`one`."""
+        """A batch as a matrix (n, d) and a validity mask, by the rule of :meth:`one`.
+
+        The matrix may be ``X`` itself (a finite float64 array of the stream's
+        width, the usual batch): callers read it and do not write to it.
+        """
+        schema = self.schema
+        if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2
+                and schema is not None and X.shape[1] == schema.n_features
+                and X.shape[0] and np.isfinite(X).all()):
+            return X, np.ones(X.shape[0], dtype=bool)
         try:
             batch = convert_batch(X, self.schema, skip=self.config.invalid == "skip")
         except InvalidRecordError as err:

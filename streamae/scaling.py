@@ -187,9 +187,16 @@ class StandardScaler:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Scale a matrix (n, d) or a vector (d,); returns float32."""
-        out = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
-        np.clip(out, -self.clip, self.clip, out=out)
-        return out.astype(np.float32)
+        out = np.subtract(np.asarray(X, dtype=np.float64), self.mean_)
+        np.divide(out, self.scale_, out=out)
+        # Clipped after the float32 cast, and only when some value needs it (two
+        # reductions tell): float32 rounding is monotone, so this equals clipping
+        # in float64 first, bit for bit, and the usual batch is not clipped at all.
+        xs = out.astype(np.float32)
+        clip = np.float32(self.clip)
+        if xs.size and (_max(xs, axis=None) > clip or _min(xs, axis=None) < -clip):
+            np.clip(xs, -clip, clip, out=xs)
+        return xs
 
     def transform_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """:meth:`transform` of one float64 vector (d,) and its peak (the hot path).
