@@ -450,6 +450,7 @@ TUNING_VARIANTS: dict[str, dict[str, Any]] = {
     "streamae-growth": {"growth": 4096},
     "streamae-nogrowth": {"growth": None},
     "streamae-retire": {"retire_clusters": True},
+    "streamae-centroid-only": {"neighbours": 0},
 }
 
 

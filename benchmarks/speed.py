@@ -206,6 +206,10 @@ def _specs() -> tuple[list[dict[str, Any]], list[str]]:
                          "kwargs": {"detector_kwargs": {"metrics": False}}})
     else:
         notes.append("StreamDetector takes no 'metrics' argument: the metrics-off run is skipped.")
+    # what the neighbour term of the score costs (streamae.neighbours): the
+    # centroid term alone, the paper's score
+    specs.insert(len(specs) - 1, {"label": "streamae (neighbours=0)", "peer": "streamae",
+                                  "kwargs": {"neighbours": 0}})
     return specs, notes
 
 

@@ -33,8 +33,9 @@ extended with statistics of the last records (between intake and model), and
 the warm-up buffer and retrain windows hold the extended vectors.
 
 Cost: scoring one record is a NumPy forward pass of the encoder plus a
-``k x latent_dim`` product: tens of microseconds for a few hundred
-features. Training costs ``epochs`` passes over the buffer.
+``k x latent_dim`` product and, for the neighbour term, a
+``neighbour_memory x latent_dim`` one: tens of microseconds for a few
+hundred features. Training costs ``epochs`` passes over the buffer.
 
 Thread safety: every method may be called from several threads at once.
 Each record is scored and learned atomically under the detector's lock,

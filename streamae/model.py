@@ -1,10 +1,12 @@
 """The scoring model: everything that turns a record into a score.
 
 A :class:`ScoringModel` holds one trained version of the detector's model:
-the scaler, the frozen autoencoder, the centroids, the scorer (chosen once at
-fit time, see :mod:`streamae.scorers`) and the alarm threshold. Scoring one
-record is one standardisation, one encoder pass and one ``k x latent``
-product, and returns a :class:`Scored` that the update step consumes as is.
+the scaler, the frozen autoencoder, the centroids, the neighbour memory
+(:mod:`streamae.neighbours`), the scorer (chosen once at fit time, see
+:mod:`streamae.scorers`) and the alarm threshold. Scoring one record is one
+standardisation, one encoder pass, one ``k x latent`` product for the
+centroid term and one ``memory x latent`` product for the neighbour term,
+and returns a :class:`Scored` that the update step consumes as is.
 
 A retrain builds a new model and the detector swaps it in with one
 assignment, so scoring never sees a half-updated model.
@@ -35,6 +37,7 @@ import numpy as np
 from .centroids import CentroidModel
 from .frozen import FrozenAutoEncoder
 from .l2 import EPS
+from .neighbours import NeighbourMemory
 from .scaling import StandardScaler
 from .scorers import Scorer, make_scorer
 from .threshold import StreamingThreshold
@@ -114,13 +117,23 @@ class ScoringModel:
         feature before it moves the centre (the default rule,
         :data:`CENTER_STEP_CLIP`). None is the rule of models saved before it
         existed: unclipped offsets.
+    memory : NeighbourMemory or None, default=None
+        The neighbour term's memory of recent normal codes: the cosine score
+        is then the mean of the centroid term and the neighbour term. None:
+        the centroid term alone (models saved before it existed, or
+        ``neighbours=0``).
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
                  threshold: StreamingThreshold, *, version: int = 0,
                  train_loss: float = float("nan"), drift_scale: float | None = None,
-                 center_alpha: float = 0.0, center_clip: float | None = None):
+                 center_alpha: float = 0.0, center_clip: float | None = None,
+                 memory: NeighbourMemory | None = None):
         self.scaler = scaler
+        if memory is not None and centroids.retired.any():
+            memory = memory.without(np.flatnonzero(centroids.retired).tolist())
+        self.memory = memory
+        self._n_active = centroids.n_active   # the memory holds no retired cluster's codes
         self.ae = ae
         self.centroids = centroids
         self.scorer = scorer
@@ -144,15 +157,28 @@ class ScoringModel:
         xs, peak = self.scaler.transform_one(vec)              # (d,) float32, max |xs|
         code = self.ae.encode(xs)                              # (k,)
         cosine, nearest, norm = self.centroids.score_one(code)
+        if self.memory is not None:
+            cosine = 0.5 * (cosine + self.memory.score_one(code, norm))
         score, guarded = self.scorer.one(xs, code, cosine, peak)
         return Scored(score, nearest, code, xs, score > self.threshold.value, guarded, peak,
                       norm)
 
-    def score_many(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores (float64) and nearest centroids of raw records ``M`` (n, d), in one pass."""
+    def score_many(self, M: np.ndarray, remembered: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (float64) and nearest centroids of raw records ``M`` (n, d), in one pass.
+
+        ``remembered``: the last rows of ``M`` are records whose codes the
+        neighbour memory holds (the training records, when the threshold is
+        calibrated); each is then not counted as its own neighbour.
+        """
         Xs = self.scaler.transform(M)                          # (n, d)
         codes = self.ae.encode(Xs)                             # (n, k)
         cosines, nearest = self.centroids.score(codes)
+        if self.memory is not None:
+            terms = self.memory.score(codes)
+            if remembered:
+                terms[-remembered:] = self.memory.score(codes[-remembered:],
+                                                        leave_one_out=True)
+            cosines = 0.5 * (cosines + terms)
         return self.scorer.many(Xs, codes, cosines), nearest
 
     def drift_signal(self, score: float) -> float:
@@ -208,6 +234,12 @@ class ScoringModel:
         if move_centroid:
             scale = 1.0 / max(scored.code_norm, EPS) if self.scorer.unit_codes else 1.0
             self.centroids.update(scored.code, scored.cluster, scale)
+            if self.memory is not None:
+                self.memory.add(scored.code, scored.code_norm, scored.cluster)
+                if self.centroids.n_active != self._n_active:   # a centroid retired
+                    self._n_active = self.centroids.n_active
+                    self.memory = self.memory.without(
+                        np.flatnonzero(self.centroids.retired).tolist())
         self.threshold.observe(scored.score)
         self.scorer.observe(scored.xs, scored.peak)
 
@@ -235,7 +267,8 @@ class ScoringModel:
                            for k, v in self.scaler.state().items()},
                 "autoencoder": self.ae.state(),
                 "centroids": self.centroids.state(), "scorer": self.scorer.state(),
-                "threshold": self.threshold.state()}
+                "threshold": self.threshold.state(),
+                "memory": None if self.memory is None else self.memory.state()}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ScoringModel":
@@ -271,7 +304,13 @@ class ScoringModel:
                                             and float(center_clip) > 0):
             raise ValueError(f"center_clip must be a positive finite number or None; "
                              f"got {center_clip}")
+        memory = state.get("memory")  # absent before it existed: the centroid term alone
+        if memory is not None:
+            memory = NeighbourMemory.from_state(memory)
+            if memory.codes.shape[1] != ae.latent_dim:
+                raise ValueError(f"the neighbour memory holds codes of {memory.codes.shape[1]} "
+                                 f"dimensions but the codes have {ae.latent_dim}")
         return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
                    version=int(state["version"]), train_loss=float(state["train_loss"]),
                    drift_scale=drift_scale, center_alpha=center_alpha,
-                   center_clip=center_clip)
+                   center_clip=center_clip, memory=memory)

@@ -118,7 +118,8 @@ def _member_bound(header: dict) -> int:
                                         + 16)
     weights = 4 * max(widths) ** 2
     scores = 8 * (3 * cfg.threshold_window + 10_000 + cfg.warmup + 16)
-    return max(records, weights, scores, 1 << 20)
+    memory = 4 * max(widths) * (cfg.neighbour_memory or cfg.warmup)  # neighbour codes
+    return max(records, weights, scores, memory, 1 << 20)
 
 
 def _read(path: Path) -> tuple[dict, dict]:

@@ -41,6 +41,7 @@ from .errors import ConfigMismatchError, RetrainError
 from .guard import RangeGuard
 from .l2 import l2_normalize
 from .model import CENTER_STEP_CLIP, ScoringModel
+from .neighbours import NeighbourMemory
 from .scaling import StandardScaler
 from .scorers import CosineScorer, ReconstructionScorer, TollScorer
 from .threshold import StreamingThreshold
@@ -185,7 +186,8 @@ class Trainer:
                                       memory=cfg.threshold_window,
                                       min_mass=cfg.min_cluster_mass,
                                       retire=cfg.retire_clusters)
-        centroids.with_anchors(Xs, centroids.score(Z)[1])
+        nearest = centroids.score(Z)[1]
+        centroids.with_anchors(Xs, nearest)
         if cfg.scorer == "cosine":
             guard = None if cfg.guard is None else RangeGuard.fit(
                 Xs, cfg.guard, recalibrate_after=min(X_raw.shape[0], cfg.warmup))
@@ -194,14 +196,20 @@ class Trainer:
             scorer = TollScorer(ae, cfg.toll_lambda)
         else:
             scorer = ReconstructionScorer(ae, self.unit_codes)
+        memory = None
+        if cfg.scorer == "cosine" and cfg.neighbours:
+            memory = NeighbourMemory.fit(codes, nearest, cfg.neighbours,
+                                         cfg.neighbour_memory or cfg.warmup)
         model = ScoringModel(scaler, ae, centroids, scorer, StreamingThreshold.constant(0.0),
                              train_loss=loss, center_alpha=0.0 if cfg.center_memory is None
                              else 1.0 / cfg.center_memory,
-                             center_clip=None if cfg.center_memory is None else CENTER_STEP_CLIP)
+                             center_clip=None if cfg.center_memory is None else CENTER_STEP_CLIP,
+                             memory=memory)
         if cfg.threshold is not None:
             model.threshold = StreamingThreshold.constant(cfg.threshold)
         else:
-            scores = model.score_many(X_raw)[0]
+            remembered = 0 if memory is None else min(len(X_raw), memory.size)
+            scores = model.score_many(X_raw, remembered)[0]
             model.threshold = StreamingThreshold.calibrate(
                 scores, cfg.contamination, size=cfg.threshold_window,
                 recalibrate_after=min(X_raw.shape[0], cfg.warmup, cfg.threshold_window),
@@ -273,3 +281,5 @@ def carry_cluster_identity(old: ScoringModel, new: ScoringModel, X_raw: np.ndarr
     order = [new_of_old[j] for j in range(k_old) if j in new_of_old]
     order += [r for r in range(k_new) if r not in order]
     new.centroids = new.centroids.reordered(order)
+    if new.memory is not None:
+        new.memory = new.memory.relabelled({old_index: p for p, old_index in enumerate(order)})

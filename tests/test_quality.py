@@ -47,12 +47,17 @@ def test_a_tight_group_of_anomalies_in_the_warmup_stays_anomalous(fraction, seed
     assert _auc(y[256:], det.score_many(X[256:])) > 0.95
 
 
-def test_without_the_cluster_mass_rule_the_same_warmup_inverts_the_detector():
+def test_without_the_cluster_mass_rule_the_same_warmup_inverts_the_centroid_term():
     # The failure the rule prevents: the group gets a centroid, anomalies look normal.
     X, y = make_contaminated_stream(n_records=1200, anomaly_fraction=0.05, seed=1)
-    det = StreamDetector(**FAST, min_cluster_mass=0.0)
+    det = StreamDetector(**FAST, min_cluster_mass=0.0, neighbours=0)
     det.learn_many(X[:256])
     assert _auc(y[256:], det.score_many(X[256:])) < 0.1
+    # The neighbour term alone already keeps the 13 alike warm-up anomalies
+    # (fewer than its 20 neighbours) from passing as normal.
+    det = StreamDetector(**FAST, min_cluster_mass=0.0)
+    det.learn_many(X[:256])
+    assert _auc(y[256:], det.score_many(X[256:])) > 0.7
 
 
 def _overfull_warmup(X, y, n_anomalies: int, warmup: int = 256, seed: int = 0):
@@ -79,6 +84,9 @@ def test_a_group_the_warmup_overstated_loses_its_centroid_on_the_stream():
     centroids = det.state()["model"]["centroids"]
     assert centroids["retired"].sum() == 1
     assert not centroids["retired"][np.argmax(centroids["shares"])]
+    # the retired cluster's codes left the neighbour memory with it
+    retired = int(np.flatnonzero(centroids["retired"])[0])
+    assert retired not in det.state()["model"]["memory"]["clusters"].tolist()
     resumed = StreamDetector.from_state(det.state())
     assert resumed.score_one(X[-1]) == det.score_one(X[-1])
     legacy = StreamDetector(**FAST)                # the default: nothing retires
@@ -87,7 +95,8 @@ def test_a_group_the_warmup_overstated_loses_its_centroid_on_the_stream():
     assert not legacy.state()["model"]["centroids"]["retired"].any()
 
 
-def test_a_mode_the_stream_leaves_for_long_keeps_its_centroid():
+@pytest.mark.parametrize("retire", [True, False], ids=["retire_clusters", "defaults"])
+def test_a_mode_the_stream_leaves_for_long_keeps_its_centroid(retire):
     # Two operating modes in the warm-up, then one for 2 500 records, then the
     # other again: it is absent, not rare, and must still score as normal.
     rng = np.random.default_rng(0)
@@ -98,9 +107,11 @@ def test_a_mode_the_stream_leaves_for_long_keeps_its_centroid():
 
     a, b = np.array([2.0, 0.0, 0.0]), np.array([-2.0, 1.0, 0.0])
     X = np.vstack([mode(a, 128), mode(b, 128), mode(a, 2500), mode(b, 600)])
-    det = StreamDetector(**FAST, n_clusters=2, retire_clusters=True)
+    det = StreamDetector(**FAST, n_clusters=2, retire_clusters=retire)
     flagged = np.array([det.process_one(x).is_anomaly for x in X])
     assert not det.state()["model"]["centroids"]["retired"].any()
+    # and the neighbour memory kept its codes: one ring buffer per cluster
+    assert set(det.state()["model"]["memory"]["clusters"].tolist()) == {0, 1}
     assert flagged[-600:].mean() < 0.2
 
 
@@ -239,9 +250,9 @@ def test_the_harness_keeps_tuning_and_reporting_seeds_apart():
     assert study_seeds(parser.parse_args(["--seeds", "2"]), 3) == [0, 1]
     assert study_seeds(parser.parse_args(["--report"]), 3) == list(REPORT_SEEDS)
     assert study_seeds(parser.parse_args(["--seed-list", "100,102"]), 3) == [100, 102]
-    assert min(REPORT_SEEDS) >= 300 and seed_role(range(3)) == "tuning"
-    assert seed_role(REPORT_SEEDS) == "reporting" and seed_role([0, 300]) == "mixed"
-    assert seed_role([100, 204]) == "spent"      # earlier reporting rounds, since read
+    assert min(REPORT_SEEDS) >= 400 and seed_role(range(3)) == "tuning"
+    assert seed_role(REPORT_SEEDS) == "reporting" and seed_role([0, 400]) == "mixed"
+    assert seed_role([100, 204, 304]) == "spent"   # earlier reporting rounds, since read
     with pytest.raises(SystemExit):  # one way of choosing seeds at a time
         parser.parse_args(["--seeds", "2", "--report"])
     with pytest.raises(ValueError, match="--seed-list"):
@@ -261,7 +272,7 @@ def test_results_record_the_seed_role(tmp_path):
         return X, y
 
     doc = run_study("roles", [StreamSpec("gauss", load, warmup=100)], ["sklearn-iforest"],
-                    seeds=[300])
+                    seeds=[400])
     assert doc["settings"]["seed_role"] == "reporting"
     paths = write_results(doc, tmp_path, "roles")
     assert "reporting seeds: never used to choose" in paths["md"].read_text()
