@@ -21,7 +21,7 @@ protocol, whose records come in random order), where a history is noise, to
 decide whether the option can be on by default.
 
     python -m benchmarks.context                 # tuning seeds 0, 1, 2
-    python -m benchmarks.context --report        # reporting seeds 300-304
+    python -m benchmarks.context --report        # reporting seeds 400-404
     python -m benchmarks.context --seeds 1 --variants cosine,"recon w10"
 
 It writes ``context_tuning.{json,md,png}`` (``context_report.*`` with

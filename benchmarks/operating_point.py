@@ -19,7 +19,7 @@ quantile, ``threshold_memory=500``), and with the earlier defaults
 that follows only the scores below it).
 
     python -m benchmarks.operating_point                 # tuning seeds 0, 1, 2
-    python -m benchmarks.operating_point --report        # reporting seeds 300-304
+    python -m benchmarks.operating_point --report        # reporting seeds 400-404
     python -m benchmarks.operating_point --seeds 1 --wander 0,8
 
 It writes ``operating_point.{json,md,png}`` (``operating_point_report.*`` with
