@@ -16,11 +16,14 @@ Each detector is streamae with its defaults (the scaler's centre follows slow
 moves, ``center_memory=100``; the threshold follows a rate-limited streaming
 quantile, ``threshold_memory=500``), and with the earlier defaults
 (``center_memory=None, threshold_memory=None``: a fixed centre and a threshold
-that follows only the scores below it).
+that follows only the scores below it), and with the recovery of the centre
+switched off (``center_recovery=None``: flagged and lifted records never move
+the centre, the defaults before it existed).
 
     python -m benchmarks.operating_point                 # tuning seeds 0, 1, 2
     python -m benchmarks.operating_point --report        # reporting seeds 400-404
     python -m benchmarks.operating_point --seeds 1 --wander 0,8
+    python -m benchmarks.operating_point --seed-list 6,7 --variants streamae,streamae-no-recovery
 
 It writes ``operating_point.{json,md,png}`` (``operating_point_report.*`` with
 ``--report``) into ``benchmarks/results/``.
@@ -48,6 +51,7 @@ N_SENSORS = 8
 WARMUP = 512
 ANOMALY_FRACTION = 0.02
 VARIANTS = {"streamae": {},
+            "streamae-no-recovery": {"center_recovery": None},
             "streamae-earlier-defaults": {"center_memory": None, "threshold_memory": None}}
 
 
@@ -151,12 +155,13 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     rows = [r for r in doc["summary"] if not r["anomalies"]]
     wanders = sorted({r["wander"] for r in rows})
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    width = 0.8 / len(VARIANTS)
-    for i, variant in enumerate(VARIANTS):
+    shown = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
+    width = 0.8 / len(shown)
+    for i, variant in enumerate(shown):
         sel = {r["wander"]: r for r in rows if r["variant"] == variant}
         means = [sel[w]["false_alarm_rate"]["mean"] if w in sel else np.nan for w in wanders]
         errs = [sel[w]["false_alarm_rate"]["std"] if w in sel else 0.0 for w in wanders]
-        ax.bar(np.arange(len(wanders)) + (i - (len(VARIANTS) - 1) / 2) * width, means, width,
+        ax.bar(np.arange(len(wanders)) + (i - (len(shown) - 1) / 2) * width, means, width,
                yerr=errs, capsize=2, label=variant)
     ax.axhline(0.2, color="k", lw=0.8, ls="--", label="target (2 x contamination)")
     ax.set_xticks(np.arange(len(wanders)), [f"wander {w:g}" for w in wanders])
@@ -174,8 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     group.add_argument("--seeds", type=int, default=3, help="tuning seeds 0..N-1 (default 3)")
     group.add_argument("--report", action="store_true",
                        help=f"run the reporting seeds {','.join(map(str, REPORT_SEEDS))}")
+    group.add_argument("--seed-list", default=None,
+                       help="comma-separated tuning seeds, e.g. 6,7 (below 100: 100-299 are "
+                            "spent and 300 on reporting seeds; use --report for those)")
     parser.add_argument("--wander", default="0,8,32",
                         help="comma-separated largest slow moves (default 0,8,32)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated detectors (default: all of {', '.join(VARIANTS)})")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="output folder")
     parser.add_argument("--stem", default=None, help="file stem (default operating_point)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -183,19 +193,29 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     set_threads(1)
-    seeds = list(REPORT_SEEDS) if args.report else list(range(args.seeds))
+    if args.seed_list:
+        seeds = [int(v) for v in args.seed_list.split(",") if v]
+        if any(not 0 <= seed < 100 for seed in seeds):
+            parser.error("--seed-list takes tuning seeds (0-99) only")
+    else:
+        seeds = list(REPORT_SEEDS) if args.report else list(range(args.seeds))
     wanders = [float(w) for w in args.wander.split(",")]
+    variants = [v for v in args.variants.split(",") if v]
+    if set(variants) - set(VARIANTS):
+        parser.error(f"unknown variants {sorted(set(variants) - set(VARIANTS))}; "
+                     f"choose from {', '.join(VARIANTS)}")
     started = time.perf_counter()
     machine = machine_info()
     runs = [run_one(variant, wander, anomalies, seed)
             for anomalies in (False, True) for wander in wanders
-            for variant in VARIANTS for seed in seeds]
+            for variant in variants for seed in seeds]
     doc = {"study": "operating_point",
            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "machine": machine, "threads": thread_info(),
            "settings": {"seeds": seeds, "seed_role": seed_role(seeds), "wander": wanders,
                         "n_records": N_RECORDS, "n_sensors": N_SENSORS, "warmup": WARMUP,
-                        "anomaly_fraction": ANOMALY_FRACTION, "variants": VARIANTS,
+                        "anomaly_fraction": ANOMALY_FRACTION,
+                        "variants": {v: VARIANTS[v] for v in variants},
                         "argv": sys.argv[1:] if argv is None else list(argv)},
            "total_seconds": time.perf_counter() - started,
            "runs": runs, "summary": summarize(runs)}

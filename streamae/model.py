@@ -55,6 +55,17 @@ DRIFT_CLIP = 2.0
 #: moves it faster than ``center_alpha * CENTER_STEP_CLIP`` scaler units a record.
 CENTER_STEP_CLIP = 1.0
 
+#: Share of alarms (records flagged or lifted by the range guard), averaged over
+#: about ``center_recovery`` records, above which the centre recovers: every
+#: record then moves it, flagged and lifted ones included.
+RECOVERY_SHARE = 0.5
+
+#: The step clip, in scaler units per feature, while the centre recovers: it
+#: then moves up to ``center_alpha * RECOVERY_CLIP`` scaler units a record
+#: (0.04 with the defaults), so it can catch up with an operating point that
+#: outran it.
+RECOVERY_CLIP = 4.0
+
 
 class Scored(NamedTuple):
     """What the model says about one record, consumed as is by :meth:`ScoringModel.learn`.
@@ -122,13 +133,20 @@ class ScoringModel:
         is then the mean of the centroid term and the neighbour term. None:
         the centroid term alone (models saved before it existed, or
         ``neighbours=0``).
+    center_recovery : int or None, default=None
+        Time constant, in records, of the alarm share that lets the centre
+        recover (see :meth:`learn`); None (models saved before it existed):
+        flagged and lifted records never move the centre.
+    alarm_level : float, default=0.0
+        The running alarm count of the recovery rule (restored state).
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
                  threshold: StreamingThreshold, *, version: int = 0,
                  train_loss: float = float("nan"), drift_scale: float | None = None,
                  center_alpha: float = 0.0, center_clip: float | None = None,
-                 memory: NeighbourMemory | None = None):
+                 memory: NeighbourMemory | None = None,
+                 center_recovery: int | None = None, alarm_level: float = 0.0):
         self.scaler = scaler
         if memory is not None and centroids.retired.any():
             memory = memory.without(np.flatnonzero(centroids.retired).tolist())
@@ -146,6 +164,13 @@ class ScoringModel:
         self.center_clip = None if center_clip is None else float(center_clip)
         # the centre's step per scaler unit of offset (the scale is fixed for a model)
         self._center_gain = self.center_alpha * scaler.scale_
+        # the recovery rule: alarm_level is an exponentially weighted count of
+        # alarms (time constant center_recovery); above _recover_at the centre recovers
+        self.center_recovery = None if center_recovery is None else int(center_recovery)
+        self.alarm_level = float(alarm_level)
+        self._alarm_decay = 0.0 if center_recovery is None else 1.0 - 1.0 / center_recovery
+        self._recover_at = math.inf if center_recovery is None \
+            else RECOVERY_SHARE * center_recovery
 
     @property
     def n_features(self) -> int:
@@ -214,14 +239,42 @@ class ScoringModel:
         warm-up missed must be able to raise the guard's references); records
         that saturate the scaler (some feature at its clip, e.g. 1e300) never
         do.
+
+        Recovery (``center_recovery``): when the operating point moves faster
+        than the centre follows, records drift out until they are flagged
+        (which stops them moving the centre, so it falls further behind) and
+        then lifted (which stops everything). An exponentially weighted count
+        of alarms (flagged or lifted records, time constant
+        ``center_recovery``) tells a sustained run of them: while it exceeds
+        :data:`RECOVERY_SHARE` of ``center_recovery`` (more than half of the
+        recent records are alarms; about 10 % on a stationary stream), every
+        record moves the centre, flagged ones and lifted ones within the
+        scaler's range included, each feature's offset clipped to
+        ``±RECOVERY_CLIP`` instead of ``±center_clip``. Lifted records still
+        move neither the centroids nor the threshold. A single excursion or a
+        short abnormal run does not reach the share (a run of 20 records
+        lifts the count by at most 20, against 100 with the defaults). Records
+        that saturate the scaler leave the count alone.
         """
-        if scored.guarded:
-            if scored.peak < self.scaler.clip:
-                self.scorer.observe(scored.xs, scored.peak)
-            return
+        if scored.guarded and scored.peak >= self.scaler.clip:
+            return  # saturates the scaler: teaches nothing, not even the recovery count
+        recover = False
+        if self.center_recovery is not None:
+            level = self.alarm_level * self._alarm_decay
+            if scored.flagged or scored.guarded:
+                level += 1.0
+            self.alarm_level = level
+            recover = level > self._recover_at
         anchors = self.centroids.anchors
         clip = self.center_clip
-        if self.center_alpha and anchors is not None and not scored.flagged:
+        if recover and clip is not None:
+            clip = RECOVERY_CLIP
+        if scored.guarded:  # within the scaler's range (checked above)
+            self.scorer.observe(scored.xs, scored.peak)
+            if recover and self.center_alpha and anchors is not None:
+                self._move_center(scored, anchors, clip)
+            return
+        if self.center_alpha and anchors is not None and (recover or not scored.flagged):
             # The record's offset from where its cluster's records lay in training
             # (xs is clipped, so one record moves the centre a bounded step).
             step = scored.xs - anchors[scored.cluster]
@@ -243,6 +296,17 @@ class ScoringModel:
         self.threshold.observe(scored.score)
         self.scorer.observe(scored.xs, scored.peak)
 
+    def _move_center(self, scored: Scored, anchors: np.ndarray, clip: float | None) -> None:
+        """The centre's step of :meth:`learn` for a lifted record while the centre
+        recovers (the same operations as for an unflagged record)."""
+        step = scored.xs - anchors[scored.cluster]
+        if clip is not None:  # minimum/maximum in place: faster than np.clip
+            np.minimum(step, clip, out=step)
+            np.maximum(step, -clip, out=step)
+        step *= self._center_gain
+        # a new array, not in place: a state() taken earlier must not change
+        self.scaler.mean_ = self.scaler.mean_ + step
+
     # -- quality of a model -------------------------------------------------------
     def reconstruction_error(self, X_raw: np.ndarray, units: StandardScaler) -> float:
         """Mean squared reconstruction error of ``X_raw``, in the units of ``units``."""
@@ -262,7 +326,8 @@ class ScoringModel:
         """Plain data: every part's state, arrays copied."""
         return {"version": self.version, "train_loss": self.train_loss,
                 "drift_scale": self.drift_scale, "center_alpha": self.center_alpha,
-                "center_clip": self.center_clip,
+                "center_clip": self.center_clip, "center_recovery": self.center_recovery,
+                "alarm_level": self.alarm_level,
                 "scaler": {k: v.copy() if isinstance(v, np.ndarray) else v
                            for k, v in self.scaler.state().items()},
                 "autoencoder": self.ae.state(),
@@ -310,7 +375,16 @@ class ScoringModel:
             if memory.codes.shape[1] != ae.latent_dim:
                 raise ValueError(f"the neighbour memory holds codes of {memory.codes.shape[1]} "
                                  f"dimensions but the codes have {ae.latent_dim}")
+        center_recovery = state.get("center_recovery")  # absent before it existed: off
+        alarm_level = float(state.get("alarm_level", 0.0))
+        if center_recovery is not None and int(center_recovery) < 1:
+            raise ValueError(f"center_recovery must be a positive number of records or None; "
+                             f"got {center_recovery}")
+        if not (math.isfinite(alarm_level) and alarm_level >= 0):
+            raise ValueError(f"alarm_level must be a non-negative finite number; "
+                             f"got {alarm_level}")
         return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
                    version=int(state["version"]), train_loss=float(state["train_loss"]),
                    drift_scale=drift_scale, center_alpha=center_alpha,
-                   center_clip=center_clip, memory=memory)
+                   center_clip=center_clip, memory=memory, center_recovery=center_recovery,
+                   alarm_level=alarm_level)
