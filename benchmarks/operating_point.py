@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.prequential import (REPORT_SEEDS, RESULTS_DIR, machine_info, seed_role,
-                                    set_threads, thread_info, write_results)
+from benchmarks.prequential import (FIRST_REPORT_SEED, REPORT_SEEDS, RESULTS_DIR,
+                                    machine_info, seed_role, set_threads, thread_info,
+                                    write_results)
 
 log = logging.getLogger("benchmarks")
 
@@ -180,8 +181,9 @@ def main(argv: list[str] | None = None) -> None:
     group.add_argument("--report", action="store_true",
                        help=f"run the reporting seeds {','.join(map(str, REPORT_SEEDS))}")
     group.add_argument("--seed-list", default=None,
-                       help="comma-separated tuning seeds, e.g. 6,7 (below 100: 100-299 are "
-                            "spent and 300 on reporting seeds; use --report for those)")
+                       help="comma-separated tuning seeds, e.g. 6,7 (below 100: 100-399 are "
+                            f"spent and {FIRST_REPORT_SEED} on reporting seeds; use --report "
+                            "for those)")
     parser.add_argument("--wander", default="0,8,32",
                         help="comma-separated largest slow moves (default 0,8,32)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
