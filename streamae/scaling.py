@@ -189,14 +189,12 @@ class StandardScaler:
         """Scale a matrix (n, d) or a vector (d,); returns float32."""
         out = np.subtract(np.asarray(X, dtype=np.float64), self.mean_)
         np.divide(out, self.scale_, out=out)
-        # Clipped after the float32 cast, and only when some value needs it (two
-        # reductions tell): float32 rounding is monotone, so this equals clipping
-        # in float64 first, bit for bit, and the usual batch is not clipped at all.
-        xs = out.astype(np.float32)
-        clip = np.float32(self.clip)
-        if xs.size and (_max(xs, axis=None) > clip or _min(xs, axis=None) < -clip):
-            np.clip(xs, -clip, clip, out=xs)
-        return xs
+        # Clipped only when some value needs it (two reductions tell, cheaper than
+        # a clipping pass): the usual batch is not clipped at all.
+        clip = self.clip
+        if out.size and (_max(out, axis=None) > clip or _min(out, axis=None) < -clip):
+            np.clip(out, -clip, clip, out=out)
+        return out.astype(np.float32)
 
     def transform_one(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """:meth:`transform` of one float64 vector (d,) and its peak (the hot path).
