@@ -275,15 +275,7 @@ class ScoringModel:
                 self._move_center(scored, anchors, clip)
             return
         if self.center_alpha and anchors is not None and (recover or not scored.flagged):
-            # The record's offset from where its cluster's records lay in training
-            # (xs is clipped, so one record moves the centre a bounded step).
-            step = scored.xs - anchors[scored.cluster]
-            if clip is not None:  # minimum/maximum in place: faster than np.clip
-                np.minimum(step, clip, out=step)
-                np.maximum(step, -clip, out=step)
-            step *= self._center_gain
-            # a new array, not in place: a state() taken earlier must not change
-            self.scaler.mean_ = self.scaler.mean_ + step
+            self._move_center(scored, anchors, clip)
         if move_centroid:
             scale = 1.0 / max(scored.code_norm, EPS) if self.scorer.unit_codes else 1.0
             self.centroids.update(scored.code, scored.cluster, scale)
@@ -297,8 +289,9 @@ class ScoringModel:
         self.scorer.observe(scored.xs, scored.peak)
 
     def _move_center(self, scored: Scored, anchors: np.ndarray, clip: float | None) -> None:
-        """The centre's step of :meth:`learn` for a lifted record while the centre
-        recovers (the same operations as for an unflagged record)."""
+        """The centre's step of :meth:`learn`: the record's offset from where its
+        cluster's records lay in training, clipped to ``±clip`` per feature (xs
+        is clipped too, so one record moves the centre a bounded step)."""
         step = scored.xs - anchors[scored.cluster]
         if clip is not None:  # minimum/maximum in place: faster than np.clip
             np.minimum(step, clip, out=step)
