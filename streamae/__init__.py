@@ -6,7 +6,10 @@ before training) its score is ``0.0`` and ``ready`` is False.
 
 The default scorer is the clustering method of Aytekin et al.: an autoencoder
 whose bottleneck is l2-normalized during training, k-means on the codes, and
-``score = 1 - max_j cos(E(x), C_j)``. Reconstruction error and Toll (targeted
+the centroid term ``1 - max_j cos(E(x), C_j)``, averaged by default with a
+neighbour term, ``1 -`` the mean of the 20 largest cosines to a memory of
+codes of recent normal records (:mod:`streamae.neighbours`; ``neighbours=0``
+scores the centroid term alone). Reconstruction error and Toll (targeted
 collapse) are offered as alternative scorers.
 
 Modules, one idea each (the README's *Architecture* section maps them):

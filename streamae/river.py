@@ -74,9 +74,10 @@ class StreamAEDetector(river_base.AnomalyDetector):
     The first ``warmup`` records learned are buffered (score ``0.0``); then an
     autoencoder whose bottleneck is l2-normalized during training is fitted on
     them, k-means runs on the normalized codes, and each record is scored
-    ``1 - max_j cos(E(x), C_j)`` (Aytekin et al.). Afterwards each learned
-    record moves its nearest centroid by a mini-batch k-means step unless it is
-    flagged; see :class:`~streamae.StreamDetector` for the life of a detector
+    ``1 - max_j cos(E(x), C_j)`` (Aytekin et al.), averaged with the neighbour
+    term of :mod:`streamae.neighbours` unless ``neighbours=0``. Afterwards each
+    learned record moves its nearest centroid by a mini-batch k-means step
+    unless it is flagged; see :class:`~streamae.StreamDetector` for the life of a detector
     (threshold, drift, retraining).
 
     Cost: the ``learn_one`` call that completes the warm-up trains the

@@ -5,7 +5,8 @@ values ``xs``, its raw code ``E(x)`` and its cosine score against the nearest
 centroid) into the anomaly score, higher = more anomalous:
 
 - :class:`CosineScorer`, the method of Aytekin et al.: ``1 - max_j cos(E(x),
-  C_j)``, with the range guard of :mod:`streamae.guard` lifting records far
+  C_j)`` (averaged with the neighbour term of :mod:`streamae.neighbours` by
+  the model before it gets here), with the range guard of :mod:`streamae.guard` lifting records far
   outside the training range above every cosine score;
 - :class:`ReconstructionScorer`: the mean squared reconstruction error;
 - :class:`TollScorer`: reconstruction error ``+ λ ||E(x)||²`` (targeted
