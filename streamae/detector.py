@@ -17,9 +17,10 @@ Life of a detector:
    This runs in the call that completes the buffer (a few seconds).
 3. **Score.** ``score = 1 - max_j cos(E(x), C_j)``, averaged with the
    neighbour term of :mod:`streamae.neighbours` (``neighbours=20``; 0: the
-   centroid term alone); ``is_anomaly`` when the score is above the threshold. A record far outside the training range
-   scores ``2 + log(excess)`` instead (the range guard,
-   :mod:`streamae.guard`); it teaches the model nothing.
+   centroid term alone); ``is_anomaly`` when the score is above the
+   threshold. A record far outside the training range scores
+   ``2 + log(excess)`` instead (the range guard, :mod:`streamae.guard`); it
+   teaches the model nothing.
 4. **Update.** Records not flagged move their nearest centroid by a
    mini-batch k-means step, and their scores feed a streaming quantile
    that the threshold follows.
@@ -109,9 +110,8 @@ class StreamDetector:
     """Online anomaly detector on l2-normalized autoencoder codes.
 
     The first ``warmup`` valid records train the model; every later record is
-    scored ``1 - max_j cos(E(x), C_j)``, averaged with the neighbour term
-    (higher = more anomalous; 0.0 while warming up), flagged above the
-    threshold, and learned. The module
+    scored by its centroid and neighbour terms (higher = more anomalous; 0.0
+    while warming up), flagged above the threshold, and learned. The module
     docstring of :mod:`streamae.detector` tells the life of a detector, its
     cost and its thread-safety contract.
 
