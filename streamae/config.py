@@ -126,8 +126,8 @@ class DetectorConfig(BaseModel):
         ODDS sets from 0.830 to 0.844 (every set), ODDS long from 0.921 to
         0.928 and Arrhythmia from 0.830 to 0.833; the reporting seeds are
         in the README. A tight group of fewer than ``neighbours`` alike
-        anomalies in the warm-up cannot make its look-alikes normal through
-        this term; a frequent one can (the MNIST quick protocol's anomaly
+        anomalies in the warm-up cannot make its look-alikes fully normal
+        through this term; a frequent one can (the MNIST quick protocol's anomaly
         digit 1, 10 % of the stream: 0.743 with it, 0.792 without). 0
         turns it off: the paper's score, the centroid term alone (and
         faster). Only the cosine scorer uses it.
