@@ -201,6 +201,10 @@ class CentroidModel:
         """Centroids that still score records (not retired)."""
         return len(self._active)
 
+    def retired_ids(self) -> list[int]:
+        """Indices of the retired centroids."""
+        return np.flatnonzero(self.retired).tolist()
+
     def score(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Anomaly scores ``1 - max_j cos(z, C_j)`` and nearest centroid indices.
 

@@ -148,9 +148,7 @@ class ScoringModel:
                  memory: NeighbourMemory | None = None,
                  center_recovery: int | None = None, alarm_level: float = 0.0):
         self.scaler = scaler
-        if memory is not None and centroids.retired.any():
-            memory = memory.without(np.flatnonzero(centroids.retired).tolist())
-        self.memory = memory
+        self.memory = memory if memory is None else memory.without(centroids.retired_ids())
         self._n_active = centroids.n_active   # the memory holds no retired cluster's codes
         self.ae = ae
         self.centroids = centroids
@@ -283,8 +281,7 @@ class ScoringModel:
                 self.memory.add(scored.code, scored.code_norm, scored.cluster)
                 if self.centroids.n_active != self._n_active:   # a centroid retired
                     self._n_active = self.centroids.n_active
-                    self.memory = self.memory.without(
-                        np.flatnonzero(self.centroids.retired).tolist())
+                    self.memory = self.memory.without(self.centroids.retired_ids())
         self.threshold.observe(scored.score)
         self.scorer.observe(scored.xs, scored.peak)
 

@@ -149,10 +149,11 @@ class NeighbourMemory:
         """The memory without the codes of ``clusters`` (retired centroids: their
         records must stop counting as normal neighbours too); unchanged if that
         would leave no code."""
-        drop = np.isin(self.clusters, np.asarray(list(clusters), dtype=np.int64))
+        gone = {int(j) for j in clusters}
+        drop = np.isin(self.clusters, list(gone))
         if not drop.any() or drop.all():
             return self
-        positions = {j: p for j, p in self.positions.items() if j not in set(clusters)}
+        positions = {j: p for j, p in self.positions.items() if j not in gone}
         return NeighbourMemory(self.codes[~drop], self.clusters[~drop], self.neighbours,
                                positions)
 

@@ -210,7 +210,7 @@ class Trainer:
         if cfg.threshold is not None:
             model.threshold = StreamingThreshold.constant(cfg.threshold)
         else:
-            remembered = 0 if memory is None else min(len(X_raw), memory.size)
+            remembered = 0 if memory is None else memory.size   # its last rows
             scores = model.score_many(X_raw, remembered)[0]
             model.threshold = StreamingThreshold.calibrate(
                 scores, cfg.contamination, size=cfg.threshold_window,
