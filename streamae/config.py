@@ -128,7 +128,8 @@ class DetectorConfig(BaseModel):
         in the README. A tight group of fewer than ``neighbours`` alike
         anomalies in the warm-up cannot make its look-alikes fully normal
         through this term; a frequent one can (the MNIST quick protocol's anomaly
-        digit 1, 10 % of the stream: 0.743 with it, 0.792 without). 0
+        digit 1, 10 % of the stream, tuning seed 0: 0.743 with it, 0.792
+        without). 0
         turns it off: the paper's score, the centroid term alone (and
         faster). Only the cosine scorer uses it.
     neighbour_memory : int or None, default=None
@@ -208,9 +209,9 @@ class DetectorConfig(BaseModel):
         lifted, and lifted records still move neither the centroids nor the
         threshold. An abnormal regime that lasts longer than about this many
         records is absorbed by the centre like a fast move of the operating
-        point. On the tuning seeds of ``benchmarks/operating_point.py``
-        (wander 32) the worst seed's false-alarm rate fell from 0.240 to
-        about 0.14. Ignored when ``center_memory`` is None; ``None`` keeps
+        point. On tuning seeds 0-5 of ``benchmarks/operating_point.py``
+        (wander 32, ``results/operating_point_tuning_neighbours_recover.md``)
+        the worst seed's false-alarm rate fell from 0.245 to 0.140. Ignored when ``center_memory`` is None; ``None`` keeps
         flagged and lifted records from ever moving the centre (the behaviour
         of detectors saved before it existed).
     update_centroids : bool, default=True
