@@ -170,3 +170,17 @@ def test_context_study_writes_its_tables(tmp_path, monkeypatch):
     assert 0.0 <= run["roc_auc"] <= 1.0 and run["records_per_second"] > 0
     assert (tmp_path / "context_tuning.png").stat().st_size > 0
 
+
+
+def test_speed_stages_times_every_stage_and_the_whole_call(tmp_path, data_dir, monkeypatch):
+    from benchmarks import speed_stages
+
+    monkeypatch.setattr(speed_stages, "AFTER_WARMUP", 50)
+    speed_stages.main(["--number", "20", "--repeats", "1", "--out", str(tmp_path)])
+    doc = json.loads((tmp_path / "speed_stages.json").read_text())
+    stages = {r["stage"].strip(): r["us"] for r in doc["stages"]}
+    assert all(us > 0 for us in stages.values()) and doc["process_one_us"] > 0
+    assert {"encoder, all layers (ae.encode)", "neighbour term (memory.score_one)",
+            "whole learn (model.learn)"} <= set(stages)
+    assert "whole process_one" in (tmp_path / "speed_stages.md").read_text()
+    assert (tmp_path / "speed_stages.png").stat().st_size > 0
