@@ -12,7 +12,9 @@ model expects of a normal record like it:
 Each feature's contribution is its share of the squared distance between
 the two, signed by the direction of the deviation (positive: the value is
 above what is expected). The absolute contributions of all features sum to 1.
-``expected`` is the prototype in the record's own units.
+``expected`` is the prototype in the record's own units. The explanation
+also says which part of the score spoke: the centroid and neighbour terms of
+the cosine score, and whether the range guard lifted it.
 
 Examples
 --------
@@ -25,6 +27,12 @@ Examples
 >>> why = det.explain_one({"a": 0.1, "b": 8.0, "c": -0.2, "d": 0.3}, top=2)
 >>> why.features[0].feature, why.features[0].contribution > 0.5
 ('b', True)
+
+Which part of the score spoke: the two terms of the cosine score, and the
+range guard (``b`` = 8 lies far outside the training range):
+
+>>> why.guarded, why.centroid_term is not None, why.neighbour_term is not None
+(True, True, True)
 """
 
 from __future__ import annotations
@@ -72,12 +80,26 @@ class Explanation(NamedTuple):
         The nearest centroid, whose prototype the record is compared with.
     features : list of FeatureContribution
         The ``top`` features by absolute contribution, largest first.
+    centroid_term : float or None
+        The cosine score's centroid term, ``1 - max_j cos(E(x), C_j)``
+        (None for the reconstruction and Toll scorers).
+    neighbour_term : float or None
+        The neighbour term, ``1 - mean of the largest cosines`` to the
+        memory of recent normal codes (:mod:`streamae.neighbours`); None when
+        the detector has none (``neighbours=0`` or another scorer). The score
+        is the mean of the two terms, unless the range guard lifted it.
+    guarded : bool
+        Whether the range guard lifted the score above every cosine score
+        (some feature lies far outside the training range).
     """
 
     score: float
     is_anomaly: bool
     cluster: int
     features: list
+    centroid_term: float | None = None
+    neighbour_term: float | None = None
+    guarded: bool = False
 
 
 def explain(model: ScoringModel, vec: np.ndarray, names: tuple[str, ...] | None,
@@ -105,4 +127,11 @@ def explain(model: ScoringModel, vec: np.ndarray, names: tuple[str, ...] | None,
     features = [FeatureContribution(names[i] if names is not None else f"[{i}]",
                                     float(np.sign(diff[i]) * share[i]), float(vec[i]),
                                     float(expected_raw[i])) for i in order]
-    return Explanation(float(scored.score), bool(scored.flagged), int(scored.cluster), features)
+    centroid_term = neighbour_term = None
+    if model.scorer.kind == "cosine":
+        centroid_term, _, norm = model.centroids.score_one(scored.code)
+        if model.memory is not None:
+            neighbour_term = float(model.memory.score_one(scored.code, norm))
+        centroid_term = float(centroid_term)
+    return Explanation(float(scored.score), bool(scored.flagged), int(scored.cluster), features,
+                       centroid_term, neighbour_term, bool(scored.guarded))

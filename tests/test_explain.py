@@ -72,3 +72,22 @@ def test_reconstruction_scorers_explain_by_reconstruction_error(scorer):
         faulty[k] += 10 * X[:600, k].std()
         hits += det.explain_one(faulty, top=1).features[0].feature == f"[{k}]"
     assert hits >= 4, hits  # a reconstruction can partly follow a correlated sensor
+    why = det.explain_one(X[650])
+    assert why.centroid_term is None and why.neighbour_term is None  # not the cosine score
+
+
+def test_the_explanation_splits_the_score_into_its_terms(trained):
+    det, X = trained
+    for row in X[1000:1100]:
+        why = det.explain_one(dict(zip(NAMES, row)))
+        assert 0.0 <= why.neighbour_term <= 2.0 and 0.0 <= why.centroid_term <= 2.0
+        if not why.guarded:   # the score is the mean of the two terms
+            assert why.score == pytest.approx(0.5 * (why.centroid_term + why.neighbour_term),
+                                              abs=1e-9)
+    far = dict(zip(NAMES, X[1000] + 100 * X[:1000].std(axis=0)))
+    why = det.explain_one(far)
+    assert why.guarded and why.is_anomaly and why.score > 2.0
+    plain = StreamDetector(warmup=512, epochs=20, seed=0, metrics=False, neighbours=0)
+    plain.learn_many(X[:600])
+    why = plain.explain_one(X[650])
+    assert why.neighbour_term is None and why.score == pytest.approx(why.centroid_term)
