@@ -12,8 +12,9 @@ times every stage of one record on its own, with ``timeit`` (best of
 - intake: the record to a float64 vector (schema check included);
 - score: standardise, the encoder's three layers, the centroid term, the
   neighbour term, the range guard;
-- learn: the centre's step, the centroid's step, the neighbour memory, the
-  threshold;
+- learn: the centroid's step, the neighbour memory, and the whole learning
+  step (which also moves the operating point's centre and feeds the
+  threshold and the range guard);
 
 and the whole ``process_one`` call, so the rest (lock, metrics, result
 object, Python calls between the stages) is the difference. The learn stages
