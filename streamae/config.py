@@ -127,10 +127,11 @@ class DetectorConfig(BaseModel):
         0.928 and Arrhythmia from 0.830 to 0.833; the reporting seeds are
         in the README. A tight group of fewer than ``neighbours`` alike
         anomalies in the warm-up cannot make its look-alikes fully normal
-        through this term. Where the encoder maps a kind of anomaly close to
-        many normal codes, the term confirms that confusion (the MNIST quick
-        protocol's anomaly digit 1, about 1.2 % of the stream, tuning seed 0:
-        0.743 with it, 0.792 without). 0
+        through this term. Where the encoder maps a kind of anomaly into a
+        dense part of the code sphere, the term reads it as normal (the MNIST
+        quick protocol's anomaly digit 1, about 1.2 % of the stream, tuning
+        seed 0: 0.743 with it, 0.792 without; ``benchmarks.score_terms``
+        tells which term fails on a stream). 0
         turns it off: the paper's score, the centroid term alone (and
         faster). Only the cosine scorer uses it.
     neighbour_memory : int or None, default=None

@@ -184,3 +184,16 @@ def test_speed_stages_times_every_stage_and_the_whole_call(tmp_path, data_dir, m
             "whole learn (model.learn)"} <= set(stages)
     assert "whole process_one" in (tmp_path / "speed_stages.md").read_text()
     assert (tmp_path / "speed_stages.png").stat().st_size > 0
+
+
+def test_score_terms_reports_each_terms_roc_auc(tmp_path, data_dir):
+    from benchmarks import score_terms
+
+    score_terms.main(["--digits", "0", "--max-records", "900", "--out", str(tmp_path)])
+    (run,) = json.loads((tmp_path / "score_terms.json").read_text())["runs"]
+    assert run["n_anomalies"] > 0 and run["n_scored"] == 900 - score_terms.WARMUP
+    for term in score_terms.TERMS:
+        assert 0.0 <= run[f"roc_auc_{term}"] <= 1.0
+    assert "| dense | 0 |" in (tmp_path / "score_terms.md").read_text()
+    with pytest.raises(SystemExit):   # reporting seeds are not for diagnostics
+        score_terms.main(["--seed", "400", "--out", str(tmp_path)])

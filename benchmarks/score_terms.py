@@ -1,0 +1,165 @@
+"""Which term of the score ranks the anomalies: a diagnostic on the MNIST protocol.
+
+The default score is the mean of a centroid term and a neighbour term
+(:mod:`streamae.neighbours`), lifted by the range guard far outside the
+training range. When a stream's ROC-AUC is poor, this tells which part of
+the score fails. Every record after the warm-up is first explained
+(``explain_one``, which reports both terms and whether the guard lifted the
+score, and changes nothing), then processed (``process_one``), exactly as in the
+prequential studies; the ROC-AUC of the score and of each term alone is
+reported per stream, with the share of anomalies the guard lifted.
+
+MNIST protocol streams (``streamae.datasets.mnist_protocol``: the nine other
+digits complete, 10 % of the anomaly digit), stratified subsamples of
+``--max-records`` records, warm-up 512, ``n_clusters=9``; the dense default
+detector and, with ``--conv``, the convolutional one (``image_shape``).
+Tuning seeds only (``--seed``, default 0): this is a diagnostic, not a result.
+
+    python -m benchmarks.score_terms                   # digits 0 and 1, dense, seed 0
+    python -m benchmarks.score_terms --digits 1,9 --conv
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.prequential import RESULTS_DIR, _json_default, machine_info, set_threads
+
+log = logging.getLogger("benchmarks")
+
+WARMUP = 512
+N_CLUSTERS = 9
+IMAGE_SHAPE = (28, 28)
+TERMS = ("score", "centroid_term", "neighbour_term")
+
+
+def run_stream(digit: int, seed: int, max_records: int, conv: bool) -> dict[str, Any]:
+    """Terms of every scored record of one stream, and their ROC-AUCs."""
+    from sklearn.metrics import roc_auc_score
+
+    from streamae import StreamDetector
+    from streamae.datasets import mnist_protocol
+
+    X, y = mnist_protocol(digit, seed=seed, split="train", max_records=max_records)
+    X = np.asarray(X, dtype=np.float64)
+    config = {"n_clusters": N_CLUSTERS, "seed": seed}
+    if conv:
+        config["image_shape"] = IMAGE_SHAPE
+    det = StreamDetector(metrics=False, **config)
+    start = time.perf_counter()
+    det.learn_many(X[:WARMUP])
+    values = {term: [] for term in TERMS}
+    guarded = []
+    for x in X[WARMUP:]:
+        why = det.explain_one(x, top=0)
+        for term in TERMS:
+            values[term].append(getattr(why, term))
+        guarded.append(why.guarded)
+        det.process_one(x)
+    labels = y[WARMUP:]
+    guarded = np.asarray(guarded)
+    out = {"digit": digit, "seed": seed, "detector": "conv" if conv else "dense",
+           "n_scored": int(labels.size), "n_anomalies": int(labels.sum()),
+           "guarded_anomalies": float(guarded[labels == 1].mean()),
+           "guarded_normal": float(guarded[labels == 0].mean()),
+           "seconds": time.perf_counter() - start}
+    for term in TERMS:
+        scores = np.asarray(values[term], dtype=np.float64)
+        out[f"roc_auc_{term}"] = float(roc_auc_score(labels, scores))
+        out[f"median_{term}_anomalies"] = float(np.median(scores[labels == 1]))
+        out[f"median_{term}_normal"] = float(np.median(scores[labels == 0]))
+    return out
+
+
+def render(doc: dict[str, Any]) -> str:
+    s = doc["settings"]
+    lines = ["# score terms (diagnostic, tuning seed)", "",
+             f"Created {doc['created']}, git {doc['machine'].get('git_commit') or '-'}"
+             f"{' (dirty)' if doc['machine'].get('git_dirty') else ''}. MNIST protocol, "
+             f"{s['max_records']}-record subsamples, warm-up {WARMUP}, n_clusters={N_CLUSTERS}, "
+             f"seed {s['seed']} (a tuning seed). Each record explained, then processed.", "",
+             "| detector | anomaly digit | ROC-AUC score | centroid term | neighbour term "
+             "| median centroid term, anomalies / normal | median neighbour term, anomalies / "
+             "normal | guard lifted, anomalies / normal |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in doc["runs"]:
+        lines.append(
+            f"| {r['detector']} | {r['digit']} | {r['roc_auc_score']:.3f} | "
+            f"{r['roc_auc_centroid_term']:.3f} | {r['roc_auc_neighbour_term']:.3f} | "
+            f"{r['median_centroid_term_anomalies']:.3f} / {r['median_centroid_term_normal']:.3f} | "
+            f"{r['median_neighbour_term_anomalies']:.3f} / "
+            f"{r['median_neighbour_term_normal']:.3f} | "
+            f"{100 * r['guarded_anomalies']:.1f} % / {100 * r['guarded_normal']:.1f} % |")
+    lines += ["", "A term's ROC-AUC below 0.5 means it ranks the anomalies as *more* normal "
+              "than the normal records.", ""]
+    return "\n".join(lines)
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = doc["runs"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(TERMS)
+    xs = np.arange(len(runs))
+    for i, term in enumerate(TERMS):
+        ax.bar(xs + (i - 1) * width, [r[f"roc_auc_{term}"] for r in runs], width, label=term)
+    ax.axhline(0.5, color="k", ls="--", lw=1)
+    ax.set_xticks(xs, [f"{r['detector']} {r['digit']}" for r in runs])
+    ax.set_ylabel("ROC-AUC")
+    ax.set_title("Which term ranks the anomalies (MNIST protocol, tuning seed)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--digits", default="0,1", help="comma-separated anomaly digits")
+    parser.add_argument("--seed", type=int, default=0, help="a tuning seed (default 0)")
+    parser.add_argument("--max-records", type=int, default=6000)
+    parser.add_argument("--conv", action="store_true",
+                        help="also the convolutional detector (image_shape)")
+    parser.add_argument("--out", default=str(RESULTS_DIR))
+    parser.add_argument("--stem", default="score_terms")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        datefmt="%H:%M:%S")
+    if args.seed >= 100:
+        parser.error("seeds >= 100 are reporting or spent seeds; a diagnostic uses tuning seeds")
+    set_threads(1)
+    runs = []
+    for conv in ([False, True] if args.conv else [False]):
+        for digit in (int(d) for d in args.digits.split(",")):
+            runs.append(run_stream(digit, args.seed, args.max_records, conv))
+            log.info("%s digit %d: %s", runs[-1]["detector"], digit,
+                     {k: round(v, 3) for k, v in runs[-1].items() if k.startswith("roc_auc")})
+    doc = {"study": "score_terms",
+           "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "machine": machine_info(),
+           "settings": {"digits": args.digits, "seed": args.seed, "seed_role": "tuning",
+                        "max_records": args.max_records, "conv": args.conv},
+           "runs": runs}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.stem}.json").write_text(json.dumps(doc, indent=2, default=_json_default))
+    (out / f"{args.stem}.md").write_text(render(doc))
+    plot(doc, out / f"{args.stem}.png")
+    print(render(doc))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
