@@ -232,7 +232,8 @@ def test_clone_is_fresh_with_the_same_params():
 
 def test_clone_in_a_pipeline():
     model = preprocessing.StandardScaler() | StreamAEDetector(**TINY)
-    # an online scaler in front is legal but warned about (see test_pipeline_with_scaler_works_but_warns)
+    # an online scaler in front is legal but warned about
+    # (see test_pipeline_with_scaler_works_but_warns)
     with pytest.warns(UserWarning, match="online scaler"):
         for x, _ in ROWS[:100]:
             model.learn_one(x)
