@@ -161,10 +161,10 @@ class DetectorConfig(BaseModel):
         Expected fraction of anomalies: the threshold is the
         ``(1 - contamination)`` quantile of normal-looking scores.
     threshold : float or None, default=None
-        A fixed threshold (finite, >= 0: scores are never negative). ``None`` calibrates it on the warm-up, calibrates
-        it again on the scores of the next ``warmup`` records (new to the
-        model, so not optimistic), then follows a streaming quantile
-        (``threshold_memory``).
+        A fixed threshold (finite, >= 0: scores are never negative).
+        ``None`` calibrates it on the warm-up, calibrates it again on the
+        scores of the next ``warmup`` records (new to the model, so not
+        optimistic), then follows a streaming quantile (``threshold_memory``).
     threshold_memory : int or None, default=500
         Time scale, in records, of the streaming ``(1 - contamination)``
         quantile the threshold follows: each score above it raises it by a
@@ -213,9 +213,10 @@ class DetectorConfig(BaseModel):
         records is absorbed by the centre like a fast move of the operating
         point. On tuning seeds 0-5 of ``benchmarks/operating_point.py``
         (wander 32, ``results/operating_point_tuning_neighbours_recover.md``)
-        the worst seed's false-alarm rate fell from 0.245 to 0.140. Ignored when ``center_memory`` is None; ``None`` keeps
-        flagged and lifted records from ever moving the centre (the behaviour
-        of detectors saved before it existed).
+        the worst seed's false-alarm rate fell from 0.245 to 0.140. Ignored
+        when ``center_memory`` is None; ``None`` keeps flagged and lifted
+        records from ever moving the centre (the behaviour of detectors saved
+        before it existed).
     update_centroids : bool, default=True
         Move the centroids with mini-batch k-means updates as records arrive.
     update_on_anomalies : bool, default=False
