@@ -189,11 +189,16 @@ def test_speed_stages_times_every_stage_and_the_whole_call(tmp_path, data_dir, m
 def test_score_terms_reports_each_terms_roc_auc(tmp_path, data_dir):
     from benchmarks import score_terms
 
-    score_terms.main(["--digits", "0", "--max-records", "900", "--out", str(tmp_path)])
-    (run,) = json.loads((tmp_path / "score_terms.json").read_text())["runs"]
-    assert run["n_anomalies"] > 0 and run["n_scored"] == 900 - score_terms.WARMUP
-    for term in score_terms.TERMS:
-        assert 0.0 <= run[f"roc_auc_{term}"] <= 1.0
-    assert "| dense | 0 |" in (tmp_path / "score_terms.md").read_text()
-    with pytest.raises(SystemExit):   # reporting seeds are not for diagnostics
-        score_terms.main(["--seed", "400", "--out", str(tmp_path)])
+    score_terms.main(["--streams", "mnist:0,odds:pima", "--max-records", "900",
+                      "--out", str(tmp_path)])
+    mnist, pima = json.loads((tmp_path / "score_terms.json").read_text())["runs"]
+    assert mnist["n_anomalies"] > 0 and mnist["n_scored"] == 900 - score_terms.WARMUP
+    assert pima["n_scored"] == 768 - 256   # the ODDS study's short warm-up
+    for run in (mnist, pima):
+        for key in [f"roc_auc_{term}" for term in score_terms.TERMS] + [
+                "roc_auc_max_after_the_fact"]:
+            assert 0.0 <= run[key] <= 1.0
+    assert "| dense | odds:pima |" in (tmp_path / "score_terms.md").read_text()
+    for bad in (["--seed", "400"], ["--streams", "uci:3"]):  # reporting seed; unknown study
+        with pytest.raises(SystemExit):
+            score_terms.main(bad + ["--out", str(tmp_path)])
