@@ -18,10 +18,11 @@ http, smtp and cover every k-th record in order up to 20 000 with warm-up
 512). The dense default detector runs on every stream; with ``--conv`` the
 convolutional one (``image_shape``) runs on the MNIST streams too.
 
-Beside each term, two combinations are scored *after the fact* from the same
-terms: the larger of the two (``max``) and the centroid term alone. They are
-not prequential runs (the detector learned with its own score, which decides
-what it learns), only a hint of where another combination might go.
+Beside the terms, one combination is scored *after the fact* from them: the
+larger of the two (guarded records keep their lifted score). It is not a
+prequential run (the detector learned with its own score, which decides
+what it learns), only a hint of where another combination might go; the
+centroid term's column is likewise what the paper's score alone would rank.
 
 Tuning seeds only (``--seed``, default 0): this is a diagnostic, not a result.
 
