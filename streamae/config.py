@@ -134,6 +134,10 @@ class DetectorConfig(BaseModel):
         tells which term fails on a stream). 0
         turns it off: the paper's score, the centroid term alone (and
         faster). Only the cosine scorer uses it.
+    neighbour_weight : float, default=0.5
+        Weight ``w`` of the neighbour term in the cosine score
+        ``(1 - w) * centroid term + w * neighbour term``; 0.5 is the mean
+        (an exploration knob, ``*_tuning_nweight``).
     neighbour_memory : int or None, default=None
         Codes the neighbour term remembers (a ring buffer: the training
         records' codes, then each record that also moves a centroid); None
@@ -311,6 +315,7 @@ class DetectorConfig(BaseModel):
     min_cluster_mass: float = Field(0.1, ge=0.0, lt=0.5)
     retire_clusters: bool = False
     neighbours: int = Field(20, ge=0, le=4096)
+    neighbour_weight: float = Field(0.5, ge=0.0, le=1.0)
     neighbour_memory: Optional[int] = Field(None, ge=1, le=1_000_000)
     max_clusters: int = Field(10, ge=2, le=1024)
     kmeans_inits: int = Field(10, ge=1, le=100)

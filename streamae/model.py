@@ -139,6 +139,10 @@ class ScoringModel:
         flagged and lifted records never move the centre.
     alarm_level : float, default=0.0
         The running alarm count of the recovery rule (restored state).
+    neighbour_weight : float, default=0.5
+        Weight ``w`` of the neighbour term: the cosine score is
+        ``(1 - w) * centroid + w * neighbour`` (0.5: the mean, computed as
+        ``0.5 * (centroid + neighbour)``). Ignored without a memory.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
@@ -146,8 +150,10 @@ class ScoringModel:
                  train_loss: float = float("nan"), drift_scale: float | None = None,
                  center_alpha: float = 0.0, center_clip: float | None = None,
                  memory: NeighbourMemory | None = None,
-                 center_recovery: int | None = None, alarm_level: float = 0.0):
+                 center_recovery: int | None = None, alarm_level: float = 0.0,
+                 neighbour_weight: float = 0.5):
         self.scaler = scaler
+        self.neighbour_weight = float(neighbour_weight)
         self.memory = memory if memory is None else memory.without(centroids.retired_ids())
         self._n_active = centroids.n_active   # the memory holds no retired cluster's codes
         self.ae = ae
@@ -181,7 +187,9 @@ class ScoringModel:
         code = self.ae.encode(xs)                              # (k,)
         cosine, nearest, norm = self.centroids.score_one(code)
         if self.memory is not None:
-            cosine = 0.5 * (cosine + self.memory.score_one(code, norm))
+            w = self.neighbour_weight
+            term = self.memory.score_one(code, norm)
+            cosine = 0.5 * (cosine + term) if w == 0.5 else (1 - w) * cosine + w * term
         score, guarded = self.scorer.one(xs, code, cosine, peak)
         return Scored(score, nearest, code, xs, score > self.threshold.value, guarded, peak,
                       norm)
@@ -201,7 +209,8 @@ class ScoringModel:
             if remembered:
                 terms[-remembered:] = self.memory.score(codes[-remembered:],
                                                         leave_one_out=True)
-            cosines = 0.5 * (cosines + terms)
+            w = self.neighbour_weight
+            cosines = 0.5 * (cosines + terms) if w == 0.5 else (1 - w) * cosines + w * terms
         return self.scorer.many(Xs, codes, cosines), nearest
 
     def drift_signal(self, score: float) -> float:
@@ -317,7 +326,7 @@ class ScoringModel:
         return {"version": self.version, "train_loss": self.train_loss,
                 "drift_scale": self.drift_scale, "center_alpha": self.center_alpha,
                 "center_clip": self.center_clip, "center_recovery": self.center_recovery,
-                "alarm_level": self.alarm_level,
+                "alarm_level": self.alarm_level, "neighbour_weight": self.neighbour_weight,
                 "scaler": {k: v.copy() if isinstance(v, np.ndarray) else v
                            for k, v in self.scaler.state().items()},
                 "autoencoder": self.ae.state(),
@@ -373,8 +382,11 @@ class ScoringModel:
         if not (math.isfinite(alarm_level) and alarm_level >= 0):
             raise ValueError(f"alarm_level must be a non-negative finite number; "
                              f"got {alarm_level}")
+        neighbour_weight = float(state.get("neighbour_weight", 0.5))  # absent before: the mean
+        if not 0.0 <= neighbour_weight <= 1.0:
+            raise ValueError(f"neighbour_weight must be in [0, 1]; got {neighbour_weight}")
         return cls(scaler, ae, centroids, make_scorer(state["scorer"], ae), threshold,
                    version=int(state["version"]), train_loss=float(state["train_loss"]),
                    drift_scale=drift_scale, center_alpha=center_alpha,
                    center_clip=center_clip, memory=memory, center_recovery=center_recovery,
-                   alarm_level=alarm_level)
+                   alarm_level=alarm_level, neighbour_weight=neighbour_weight)

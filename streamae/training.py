@@ -204,7 +204,7 @@ class Trainer:
                              train_loss=loss, center_alpha=0.0 if cfg.center_memory is None
                              else 1.0 / cfg.center_memory,
                              center_clip=None if cfg.center_memory is None else CENTER_STEP_CLIP,
-                             memory=memory,
+                             memory=memory, neighbour_weight=cfg.neighbour_weight,
                              center_recovery=None if cfg.center_memory is None
                              else cfg.center_recovery)
         if cfg.threshold is not None:
