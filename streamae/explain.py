@@ -87,7 +87,9 @@ class Explanation(NamedTuple):
         The neighbour term, ``1 - mean of the largest cosines`` to the
         memory of recent normal codes (:mod:`streamae.neighbours`); None when
         the detector has none (``neighbours=0`` or another scorer). The score
-        is the mean of the two terms, unless the range guard lifted it.
+        is ``(1 - w) * centroid_term + w * neighbour_term`` (``w`` the
+        ``neighbour_weight``, 0.5 by default: the mean), unless the range
+        guard lifted it.
     guarded : bool
         Whether the range guard lifted the score above every cosine score
         (some feature lies far outside the training range).

@@ -116,3 +116,27 @@ def test_a_retrain_builds_a_new_memory_under_the_new_encoder(two_modes):
     memory = det.state()["model"]["memory"]
     assert memory["codes"].shape[0] == 128        # the warm-up size, as configured
     assert set(memory["clusters"].tolist()) == {0, 1}
+
+
+def test_the_neighbour_weight_blends_the_two_terms(two_modes, tmp_path):
+    det = StreamDetector(**FAST, neighbour_weight=0.75, guard=None)
+    det.learn_many(two_modes[:300])
+    for x in two_modes[300:340]:
+        why = det.explain_one(x)
+        assert why.score == pytest.approx(0.25 * why.centroid_term + 0.75 * why.neighbour_term,
+                                          abs=1e-9)
+    batch = det.score_many(two_modes[300:340])
+    np.testing.assert_allclose(batch, [det.score_one(x) for x in two_modes[300:340]],
+                               rtol=1e-5, atol=1e-6)
+    twin = StreamDetector.from_state(det.state())                 # the weight is state
+    assert [det.process_one(x).score for x in two_modes[340:500]] == \
+        [twin.process_one(x).score for x in two_modes[340:500]]
+    det.save(tmp_path / "weighted.npz")                             # and in the file
+    loaded = StreamDetector.load(tmp_path / "weighted.npz")
+    assert loaded.score_one(two_modes[600]) == det.score_one(two_modes[600])
+    state = det.state()
+    state["model"]["neighbour_weight"] = 1.5
+    with pytest.raises(ValueError, match="neighbour_weight"):
+        StreamDetector.from_state(state)
+    with pytest.raises(ValueError):                               # the config refuses it too
+        StreamDetector(neighbour_weight=-0.1)
