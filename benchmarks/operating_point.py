@@ -53,7 +53,11 @@ WARMUP = 512
 ANOMALY_FRACTION = 0.02
 VARIANTS = {"streamae": {},
             "streamae-no-recovery": {"center_recovery": None},
-            "streamae-earlier-defaults": {"center_memory": None, "threshold_memory": None}}
+            "streamae-earlier-defaults": {"center_memory": None, "threshold_memory": None},
+            # tuning only: heavier neighbour weights (README, neighbour_weight)
+            "streamae-nw75": {"neighbour_weight": 0.75},
+            "streamae-nw100": {"neighbour_weight": 1.0}}
+DEFAULT_VARIANTS = ("streamae", "streamae-no-recovery", "streamae-earlier-defaults")
 
 
 def run_one(variant: str, wander: float, anomalies: bool, seed: int) -> dict[str, Any]:
@@ -186,8 +190,9 @@ def main(argv: list[str] | None = None) -> None:
                             "for those)")
     parser.add_argument("--wander", default="0,8,32",
                         help="comma-separated largest slow moves (default 0,8,32)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated detectors (default: all of {', '.join(VARIANTS)})")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help=f"comma-separated detectors of {', '.join(VARIANTS)} (default: "
+                             f"{', '.join(DEFAULT_VARIANTS)})")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="output folder")
     parser.add_argument("--stem", default=None, help="file stem (default operating_point)")
     parser.add_argument("-v", "--verbose", action="store_true")
