@@ -141,8 +141,8 @@ class ScoringModel:
         The running alarm count of the recovery rule (restored state).
     neighbour_weight : float, default=0.5
         Weight ``w`` of the neighbour term: the cosine score is
-        ``(1 - w) * centroid + w * neighbour`` (0.5: the mean, computed as
-        ``0.5 * (centroid + neighbour)``). Ignored without a memory.
+        ``(1 - w) * centroid + w * neighbour`` (0.5: the mean). Ignored
+        without a memory.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
@@ -154,6 +154,9 @@ class ScoringModel:
                  neighbour_weight: float = 0.5):
         self.scaler = scaler
         self.neighbour_weight = float(neighbour_weight)
+        # the two terms' weights; at 0.5 the blend is 0.5 * (a + b) bit for bit (halving
+        # is exact), so models saved before the weight existed score as they did
+        self._weights = (1.0 - self.neighbour_weight, self.neighbour_weight)
         self.memory = memory if memory is None else memory.without(centroids.retired_ids())
         self._n_active = centroids.n_active   # the memory holds no retired cluster's codes
         self.ae = ae
@@ -187,9 +190,8 @@ class ScoringModel:
         code = self.ae.encode(xs)                              # (k,)
         cosine, nearest, norm = self.centroids.score_one(code)
         if self.memory is not None:
-            w = self.neighbour_weight
-            term = self.memory.score_one(code, norm)
-            cosine = 0.5 * (cosine + term) if w == 0.5 else (1 - w) * cosine + w * term
+            keep, w = self._weights
+            cosine = keep * cosine + w * self.memory.score_one(code, norm)
         score, guarded = self.scorer.one(xs, code, cosine, peak)
         return Scored(score, nearest, code, xs, score > self.threshold.value, guarded, peak,
                       norm)
@@ -209,8 +211,8 @@ class ScoringModel:
             if remembered:
                 terms[-remembered:] = self.memory.score(codes[-remembered:],
                                                         leave_one_out=True)
-            w = self.neighbour_weight
-            cosines = 0.5 * (cosines + terms) if w == 0.5 else (1 - w) * cosines + w * terms
+            keep, w = self._weights
+            cosines = keep * cosines + w * terms
         return self.scorer.many(Xs, codes, cosines), nearest
 
     def drift_signal(self, score: float) -> float:
