@@ -74,28 +74,26 @@ def stages(number: int, repeats: int) -> tuple[list[dict[str, Any]], float, dict
         h = np.ones(w.shape[0], dtype=np.float32)
         return lambda: np.dot(h, w)
 
+    memory = model.memory
     plan: list[tuple[str, str, Callable[[], Any]]] = [
         ("intake", "record to float64 vector, checked (schema.to_vector)",
          lambda: schema.to_vector(record)),
         ("score", "standardise (scaler.transform_one)", lambda: model.scaler.transform_one(vec)),
         ("score", "encoder, all layers (ae.encode)", lambda: model.ae.encode(xs)),
-    ]
-    plan += [("score", f"  of which layer {i + 1} product {w.shape[0]}x{w.shape[1]}", layer(i))
-             for i, (w, _) in enumerate(layers)]
-    plan += [
+        *[("score", f"  of which layer {i + 1} product {w.shape[0]}x{w.shape[1]}", layer(i))
+          for i, (w, _) in enumerate(layers)],
         ("score", "centroid term (centroids.score_one)", lambda: model.centroids.score_one(code)),
+        *([("score", "neighbour term (memory.score_one)",
+            lambda: memory.score_one(code, norm))] if memory is not None else []),
         ("score", "range guard (scorer.one)", lambda: model.scorer.one(xs, code, cosine, peak)),
         ("score", "whole score (model.score_one)", lambda: model.score_one(vec)),
         ("learn", "centroid step (centroids.update)",
          lambda: learner.centroids.update(scored.code, scored.cluster, 1.0 / scored.code_norm)),
+        *([("learn", "neighbour memory (memory.add)",
+            lambda: learner.memory.add(scored.code, scored.code_norm, scored.cluster))]
+          if memory is not None else []),
         ("learn", "whole learn (model.learn)", lambda: learner.learn(scored, move_centroid=True)),
     ]
-    if model.memory is not None:
-        plan.insert(-3, ("score", "neighbour term (memory.score_one)",
-                         lambda: model.memory.score_one(code, norm)))
-        plan.insert(-1, ("learn", "neighbour memory (memory.add)",
-                         lambda: learner.memory.add(scored.code, scored.code_norm,
-                                                    scored.cluster)))
     rows = []
     for part, what, call in plan:
         best = min(timeit.repeat(call, number=number, repeat=repeats)) / number
