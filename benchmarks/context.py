@@ -54,6 +54,8 @@ KINDS = ("shift", "stuck", "ramp", "vibration", "freeze")
 VARIANTS = {
     "cosine": {},
     "cosine w10": {"context_window": 10},
+    "cosine nw75": {"neighbour_weight": 0.75},
+    "cosine w10 nw75": {"context_window": 10, "neighbour_weight": 0.75},
     "recon": {"scorer": "reconstruction"},
     "recon w5": {"scorer": "reconstruction", "context_window": 5},
     "recon w10": {"scorer": "reconstruction", "context_window": 10},
