@@ -21,7 +21,7 @@ protocol, whose records come in random order), where a history is noise, to
 decide whether the option can be on by default.
 
     python -m benchmarks.context                 # tuning seeds 0, 1, 2
-    python -m benchmarks.context --report        # reporting seeds 400-404
+    python -m benchmarks.context --report        # reporting seeds 500-504
     python -m benchmarks.context --seeds 1 --variants cosine,"recon w10"
 
 It writes ``context_tuning.{json,md,png}`` (``context_report.*`` with
@@ -54,8 +54,8 @@ KINDS = ("shift", "stuck", "ramp", "vibration", "freeze")
 VARIANTS = {
     "cosine": {},
     "cosine w10": {"context_window": 10},
-    "cosine nw75": {"neighbour_weight": 0.75},
-    "cosine w10 nw75": {"context_window": 10, "neighbour_weight": 0.75},
+    "cosine nw50": {"neighbour_weight": 0.5},
+    "cosine w10 nw50": {"context_window": 10, "neighbour_weight": 0.5},
     "recon": {"scorer": "reconstruction"},
     "recon w5": {"scorer": "reconstruction", "context_window": 5},
     "recon w10": {"scorer": "reconstruction", "context_window": 10},

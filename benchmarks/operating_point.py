@@ -21,7 +21,7 @@ switched off (``center_recovery=None``: flagged and lifted records never move
 the centre, the defaults before it existed).
 
     python -m benchmarks.operating_point                 # tuning seeds 0, 1, 2
-    python -m benchmarks.operating_point --report        # reporting seeds 400-404
+    python -m benchmarks.operating_point --report        # reporting seeds 500-504
     python -m benchmarks.operating_point --seeds 1 --wander 0,8
     python -m benchmarks.operating_point --seed-list 6,7 --variants streamae,streamae-no-recovery
 
@@ -54,7 +54,8 @@ ANOMALY_FRACTION = 0.02
 VARIANTS = {"streamae": {},
             "streamae-no-recovery": {"center_recovery": None},
             "streamae-earlier-defaults": {"center_memory": None, "threshold_memory": None},
-            # tuning only: heavier neighbour weights (README, neighbour_weight)
+            # neighbour weights other than the default (README, neighbour_weight)
+            "streamae-nw50": {"neighbour_weight": 0.5},
             "streamae-nw75": {"neighbour_weight": 0.75},
             "streamae-nw100": {"neighbour_weight": 1.0}}
 DEFAULT_VARIANTS = ("streamae", "streamae-no-recovery", "streamae-earlier-defaults")

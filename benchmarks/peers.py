@@ -451,6 +451,7 @@ TUNING_VARIANTS: dict[str, dict[str, Any]] = {
     "streamae-nogrowth": {"growth": None},
     "streamae-retire": {"retire_clusters": True},
     "streamae-centroid-only": {"neighbours": 0},
+    "streamae-nw50": {"neighbour_weight": 0.5},
     "streamae-nw75": {"neighbour_weight": 0.75},
     "streamae-nw100": {"neighbour_weight": 1.0},
 }

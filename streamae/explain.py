@@ -88,7 +88,7 @@ class Explanation(NamedTuple):
         memory of recent normal codes (:mod:`streamae.neighbours`); None when
         the detector has none (``neighbours=0`` or another scorer). The score
         is ``(1 - w) * centroid_term + w * neighbour_term`` (``w`` the
-        ``neighbour_weight``, 0.5 by default: the mean), unless the range
+        ``neighbour_weight``, 0.75 by default), unless the range
         guard lifted it.
     guarded : bool
         Whether the range guard lifted the score above every cosine score

@@ -139,10 +139,10 @@ class ScoringModel:
         flagged and lifted records never move the centre.
     alarm_level : float, default=0.0
         The running alarm count of the recovery rule (restored state).
-    neighbour_weight : float, default=0.5
+    neighbour_weight : float, default=0.75
         Weight ``w`` of the neighbour term: the cosine score is
-        ``(1 - w) * centroid + w * neighbour`` (0.5: the mean). Ignored
-        without a memory.
+        ``(1 - w) * centroid + w * neighbour`` (0.5: the mean, as in models
+        saved before the option existed). Ignored without a memory.
     """
 
     def __init__(self, scaler: StandardScaler, ae, centroids: CentroidModel, scorer: Scorer,
@@ -151,7 +151,7 @@ class ScoringModel:
                  center_alpha: float = 0.0, center_clip: float | None = None,
                  memory: NeighbourMemory | None = None,
                  center_recovery: int | None = None, alarm_level: float = 0.0,
-                 neighbour_weight: float = 0.5):
+                 neighbour_weight: float = 0.75):
         self.scaler = scaler
         self.neighbour_weight = float(neighbour_weight)
         # the two terms' weights; at 0.5 the blend is 0.5 * (a + b) bit for bit (halving

@@ -81,9 +81,9 @@ def test_the_explanation_splits_the_score_into_its_terms(trained):
     for row in X[1000:1100]:
         why = det.explain_one(dict(zip(NAMES, row)))
         assert 0.0 <= why.neighbour_term <= 2.0 and 0.0 <= why.centroid_term <= 2.0
-        if not why.guarded:   # the score is the mean of the two terms
-            assert why.score == pytest.approx(0.5 * (why.centroid_term + why.neighbour_term),
-                                              abs=1e-9)
+        if not why.guarded:   # the score blends the terms with the default weight 0.75
+            assert why.score == pytest.approx(0.25 * why.centroid_term
+                                              + 0.75 * why.neighbour_term, abs=1e-9)
     far = dict(zip(NAMES, X[1000] + 100 * X[:1000].std(axis=0)))
     why = det.explain_one(far)
     assert why.guarded and why.is_anomaly and why.score > 2.0

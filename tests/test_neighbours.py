@@ -119,11 +119,11 @@ def test_a_retrain_builds_a_new_memory_under_the_new_encoder(two_modes):
 
 
 def test_the_neighbour_weight_blends_the_two_terms(two_modes, tmp_path):
-    det = StreamDetector(**FAST, neighbour_weight=0.75, guard=None)
+    det = StreamDetector(**FAST, neighbour_weight=0.3, guard=None)   # not the default
     det.learn_many(two_modes[:300])
     for x in two_modes[300:340]:
         why = det.explain_one(x)
-        assert why.score == pytest.approx(0.25 * why.centroid_term + 0.75 * why.neighbour_term,
+        assert why.score == pytest.approx(0.7 * why.centroid_term + 0.3 * why.neighbour_term,
                                           abs=1e-9)
     batch = det.score_many(two_modes[300:340])
     np.testing.assert_allclose(batch, [det.score_one(x) for x in two_modes[300:340]],
