@@ -1,6 +1,6 @@
 """Which term of the score ranks the anomalies: a diagnostic on the study streams.
 
-The default score is the mean of a centroid term and a neighbour term
+The default score blends a centroid term and a neighbour term (weights 0.25 and 0.75)
 (:mod:`streamae.neighbours`), lifted by the range guard far outside the
 training range. When a stream's ROC-AUC is poor, this tells which part of
 the score fails. Every record after the warm-up is first explained

@@ -114,7 +114,8 @@ class DetectorConfig(BaseModel):
         first version of the rule retired such modes, and the guarded rule
         here keeps them (tested), but it is not measured widely yet.
     neighbours : int, default=20
-        The score is the mean of two terms on the unit sphere: the centroid
+        The score blends two terms on the unit sphere (weights
+        ``1 - neighbour_weight`` and ``neighbour_weight``): the centroid
         term ``1 - max_j cos(z, C_j)`` of the method, and a neighbour term
         ``1 - mean of the neighbours largest cos(z, m_i)`` over a memory of
         unit codes of recent records the detector accepted as normal

@@ -130,7 +130,8 @@ class ScoringModel:
         existed: unclipped offsets.
     memory : NeighbourMemory or None, default=None
         The neighbour term's memory of recent normal codes: the cosine score
-        is then the mean of the centroid term and the neighbour term. None:
+        is then the ``neighbour_weight`` blend of the centroid term and the
+        neighbour term. None:
         the centroid term alone (models saved before it existed, or
         ``neighbours=0``).
     center_recovery : int or None, default=None
