@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
            "command": "python -m benchmarks.explain_rank " + " ".join(argv or sys.argv[1:]),
            "runs": runs}
     lines = [f"# Does explain_one name the pushed sensor?\n",
-             f"Created {doc['created']} in {doc['seconds']} s, git {doc['machine'].get('git')}. "
+             f"Created {doc['created']} in {doc['seconds']} s on {doc['machine']['cpu_model']}, "
+             f"git {doc['machine']['git_commit']}"
+             f"{' (dirty)' if doc['machine']['git_dirty'] else ''}. "
              f"Command: `{doc['command'].strip()}`. Protocol: module docstring of "
              "`benchmarks/explain_rank.py` (400 records, one sensor pushed 5-8 standard "
              "deviations each; the first weight row is the default).\n",
