@@ -202,3 +202,14 @@ def test_score_terms_reports_each_terms_roc_auc(tmp_path, data_dir):
     for bad in (["--seed", "400"], ["--streams", "uci:3"]):  # reporting seed; unknown study
         with pytest.raises(SystemExit):
             score_terms.main(bad + ["--out", str(tmp_path)])
+
+
+def test_explain_rank_counts_the_pushed_sensor_per_weight(tmp_path):
+    from benchmarks import explain_rank
+
+    explain_rank.main(["--generator-seeds", "11", "--weights", "0.5", "--out", str(tmp_path)])
+    runs = json.loads((tmp_path / "explain_rank.json").read_text())["runs"]
+    assert [r["neighbour_weight"] for r in runs] == [0.75, 0.5]   # the default first
+    for run in runs:   # the same bound as tests/test_explain.py
+        assert run["flagged"] > 200 and run["share_first"] > 0.8
+    assert "| 0.5 | 11 |" in (tmp_path / "explain_rank.md").read_text()
