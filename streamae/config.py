@@ -139,8 +139,9 @@ class DetectorConfig(BaseModel):
     neighbour_weight : float, default=0.75
         Weight ``w`` of the neighbour term in the cosine score
         ``(1 - w) * centroid term + w * neighbour term``; 0.5 is the mean
-        (the default before 0.2, and of detectors saved before the option
-        existed). On the tuning seeds (``benchmarks/results/*_tuning_nweight*.md``)
+        (the default until the fifth reporting round, and of detectors saved
+        before the option existed). On the tuning seeds
+        (``benchmarks/results/*_tuning_nweight*.md``)
         0.75 against 0.5 lifted the digits protocol from 0.910 to 0.930,
         ODDS short from 0.844 to 0.849, ODDS long from 0.928 to 0.931 and
         the MNIST protocol over its ten digits (6 000-record subsamples) from

@@ -103,8 +103,9 @@ def test_pipeline_with_scaler_works_but_warns():
     # measured 0.79 after the warm-up with a fixed centre, 0.70 since the centre
     # follows the operating point by default (the online scaler's moving
     # statistics look like a moving operating point), 0.68 with neighbour_weight
-    # 0.5 and 0.64 with 0.75 (the default since 0.2; the detector alone: 0.854
-    # with either); see the next test for why the detector alone is better
+    # 0.5 and 0.64 with 0.75 (the default since the fifth reporting round; the
+    # detector alone: 0.854 with either); see the next test for why the detector
+    # alone is better
     assert auc > 0.6
     assert model["StreamAEDetector"].ready
 
