@@ -35,6 +35,17 @@ N_SENSORS = 8
 NAMES = [f"s{j}" for j in range(N_SENSORS)]
 
 
+def pushed_records(X: np.ndarray, spread: np.ndarray, seed: int = 0):
+    """Each row of ``X`` with one random sensor pushed 5 to 8 ``spread`` off, up or
+    down: yields ``(record as a dict, index of the pushed sensor)``."""
+    rng = np.random.default_rng(seed)
+    for row in X:
+        k = int(rng.integers(X.shape[1]))
+        faulty = row.copy()
+        faulty[k] += rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 8.0) * spread[k]
+        yield dict(zip(NAMES, faulty)), k
+
+
 def run(generator_seed: int, weight: float | None) -> dict[str, Any]:
     """Share of flagged pushed records whose pushed sensor ranks first."""
     from streamae import StreamDetector
@@ -45,14 +56,9 @@ def run(generator_seed: int, weight: float | None) -> dict[str, Any]:
     settings = {} if weight is None else {"neighbour_weight": weight}
     det = StreamDetector(warmup=512, epochs=60, seed=0, metrics=False, **settings)
     det.learn_many([dict(zip(NAMES, row)) for row in X[:1000]])
-    rng = np.random.default_rng(0)
-    spread = X[:1000].std(axis=0)
     hits = flagged = 0
-    for row in X[1000:1400]:
-        k = int(rng.integers(N_SENSORS))
-        faulty = row.copy()
-        faulty[k] += rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 8.0) * spread[k]
-        why = det.explain_one(dict(zip(NAMES, faulty)), top=3)
+    for record, k in pushed_records(X[1000:1400], X[:1000].std(axis=0)):
+        why = det.explain_one(record, top=3)
         if why.is_anomaly:
             flagged += 1
             hits += why.features[0].feature == NAMES[k]
