@@ -46,6 +46,16 @@ def pushed_records(X: np.ndarray, spread: np.ndarray, seed: int = 0):
         yield dict(zip(NAMES, faulty)), k
 
 
+def flagged_explanations(det, X: np.ndarray, spread: np.ndarray, seed: int = 0):
+    """Explain each pushed record of :func:`pushed_records` (``top=3``; the
+    detector learns nothing); yields ``(explanation, pushed sensor)`` for the
+    records it flags."""
+    for record, k in pushed_records(X, spread, seed):
+        why = det.explain_one(record, top=3)
+        if why.is_anomaly:
+            yield why, k
+
+
 def run(generator_seed: int, weight: float | None) -> dict[str, Any]:
     """Share of flagged pushed records whose pushed sensor ranks first."""
     from streamae import StreamDetector
@@ -56,12 +66,9 @@ def run(generator_seed: int, weight: float | None) -> dict[str, Any]:
     settings = {} if weight is None else {"neighbour_weight": weight}
     det = StreamDetector(warmup=512, epochs=60, seed=0, metrics=False, **settings)
     det.learn_many([dict(zip(NAMES, row)) for row in X[:1000]])
-    hits = flagged = 0
-    for record, k in pushed_records(X[1000:1400], X[:1000].std(axis=0)):
-        why = det.explain_one(record, top=3)
-        if why.is_anomaly:
-            flagged += 1
-            hits += why.features[0].feature == NAMES[k]
+    explained = list(flagged_explanations(det, X[1000:1400], X[:1000].std(axis=0)))
+    hits = sum(why.features[0].feature == NAMES[k] for why, k in explained)
+    flagged = len(explained)
     return {"generator_seed": generator_seed, "neighbour_weight": det.config.neighbour_weight,
             "pushed": 400, "flagged": flagged, "pushed_sensor_first": hits,
             "share_first": hits / flagged if flagged else float("nan")}
