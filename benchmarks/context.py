@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.prequential import (REPORT_SEEDS, RESULTS_DIR, machine_info, seed_role,
-                                    set_threads, thread_info, write_results)
+from benchmarks.prequential import (REPORT_SEEDS, RESULTS_DIR, git_label, machine_info,
+                                    seed_role, set_threads, thread_info, write_results)
 
 log = logging.getLogger("benchmarks")
 
@@ -209,8 +209,7 @@ def render(doc: dict[str, Any]) -> str:
     lines = [
         "# Temporal context on collective anomalies", "",
         f"Created {doc['created']} in {doc['total_seconds']:.0f} s. Machine: {m['cpu_model']}, "
-        f"{m['nproc']} cores, git {m.get('git_commit') or '-'}"
-        f"{' (dirty)' if m.get('git_dirty') else ''}. Command: "
+        f"{m['nproc']} cores, {git_label(m)}. Command: "
         f"`python -m benchmarks.context {' '.join(s['argv'])}`.", "",
         f"Seeds {s['seeds']} ({s['seed_role']} seeds). `make_sensor_stream(n_records="
         f"{N_RECORDS}, n_sensors={N_SENSORS}, anomaly_fraction={ANOMALY_FRACTION}, "

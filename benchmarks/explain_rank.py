@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.prequential import RESULTS_DIR, machine_info, set_threads
+from benchmarks.prequential import RESULTS_DIR, git_label, machine_info, set_threads
 
 N_SENSORS = 8
 NAMES = [f"s{j}" for j in range(N_SENSORS)]
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> None:
            "runs": runs}
     lines = [f"# Does explain_one name the pushed sensor?\n",
              f"Created {doc['created']} in {doc['seconds']} s on {doc['machine']['cpu_model']}, "
-             f"git {doc['machine']['git_commit']}"
-             f"{' (dirty)' if doc['machine']['git_dirty'] else ''}. "
+             f"{git_label(doc['machine'])}. "
              f"Command: `{doc['command'].strip()}`. Protocol: module docstring of "
              "`benchmarks/explain_rank.py` (400 records, one sensor pushed 5-8 standard "
              "deviations each; the first weight row is the default).\n",

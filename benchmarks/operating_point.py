@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.prequential import (FIRST_REPORT_SEED, REPORT_SEEDS, RESULTS_DIR,
-                                    machine_info, seed_role, set_threads, thread_info,
+                                    git_label, machine_info, seed_role, set_threads, thread_info,
                                     write_results)
 
 log = logging.getLogger("benchmarks")
@@ -54,7 +54,7 @@ ANOMALY_FRACTION = 0.02
 VARIANTS = {"streamae": {},
             "streamae-no-recovery": {"center_recovery": None},
             "streamae-earlier-defaults": {"center_memory": None, "threshold_memory": None},
-            # neighbour weights other than the default (README, neighbour_weight)
+            # explicit neighbour weights (0.75 is the default; the tuning runs name it)
             "streamae-nw50": {"neighbour_weight": 0.5},
             "streamae-nw75": {"neighbour_weight": 0.75},
             "streamae-nw100": {"neighbour_weight": 1.0}}
@@ -126,8 +126,7 @@ def render(doc: dict[str, Any]) -> str:
     lines = [
         "# Moving operating point: false alarms and detection", "",
         f"Created {doc['created']} in {doc['total_seconds']:.0f} s. Machine: {m['cpu_model']}, "
-        f"{m['nproc']} cores, git {m.get('git_commit') or '-'}"
-        f"{' (dirty)' if m.get('git_dirty') else ''}. Command: "
+        f"{m['nproc']} cores, {git_label(m)}. Command: "
         f"`python -m benchmarks.operating_point {' '.join(s['argv'])}`.", "",
         f"Seeds {s['seeds']} ({s['seed_role']} seeds). `make_sensor_stream(n_records="
         f"{N_RECORDS}, n_sensors={N_SENSORS}, wander=w)`, warm-up {WARMUP}, every later record "

@@ -61,7 +61,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.prequential import (RESULTS_DIR, machine_info, write_results,
+from benchmarks.prequential import (RESULTS_DIR, git_label, machine_info, write_results,
                                     set_threads, thread_info)
 
 log = logging.getLogger("benchmarks.paper_tables")
@@ -427,8 +427,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
            f"({doc['total_seconds'] / 60:.1f} min). Machine: {m['cpu_model']}, {m['nproc']} "
            f"cores available (shared with other work), Python {m['python']}, torch "
            f"{m['packages'].get('torch')} ({st['threads']} torch thread(s)), scikit-learn "
-           f"{m['packages'].get('scikit-learn')}, git {m.get('git_commit') or '-'}"
-           f"{' (dirty)' if m.get('git_dirty') else ''}.", "",
+           f"{m['packages'].get('scikit-learn')}, {git_label(m)}.", "",
            "Every model is `streamae.cluster.L2AEClustering` (Adam lr 1e-3, batch 256, code "
            "size 10, k-means++ with 10 restarts, pixels in [0, 1]); `none` = trained without "
            "the l2 normalization, `l2` = normalized during training, `after` = the `none` "

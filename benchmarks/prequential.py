@@ -53,6 +53,7 @@ __all__ = [
     "StreamSpec",
     "common_parser",
     "evaluate_scores",
+    "git_label",
     "machine_info",
     "main_study",
     "prequential_run",
@@ -472,7 +473,7 @@ def render_markdown(doc: dict[str, Any], notes: str = "") -> str:
            f"Created {doc['created']} in {doc['total_seconds']:.0f} s. Machine: {m['cpu_model']}, "
            f"{m['nproc']} cores available, Python {m['python']}, torch {m['packages'].get('torch')}"
            f" ({m['torch_threads']} torch threads), river {m['packages'].get('river')}, "
-           f"git {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}.", "",
+           f"{git_label(m)}.", "",
            f"Seeds: {settings['seeds']} ({_ROLE_TEXT[settings.get('seed_role', 'unknown')]}). "
            "Warm-up: "
            + ", ".join(sorted({str(s['warmup']) for s in settings['streams']})) + " records. "
@@ -630,6 +631,17 @@ def machine_info() -> dict[str, Any]:
             "platform": platform.platform(), "packages": packages, "torch_threads": threads,
             "git_commit": _git("rev-parse", "--short", "HEAD"),
             "git_dirty": bool(status) if status is not None else None}
+
+
+def git_label(machine: dict[str, Any]) -> str:
+    """``git <commit>``, with `` (dirty)`` when the checkout had uncommitted changes,
+    from :func:`machine_info`'s record (``git -`` outside a git checkout).
+
+    >>> git_label({"git_commit": "abc1234", "git_dirty": True}), git_label({})
+    ('git abc1234 (dirty)', 'git -')
+    """
+    return (f"git {machine.get('git_commit') or '-'}"
+            f"{' (dirty)' if machine.get('git_dirty') else ''}")
 
 
 # ---------------------------------------------------------------------------------------- CLI

@@ -1,8 +1,8 @@
 """Which term of the score ranks the anomalies: a diagnostic on the study streams.
 
-The default score blends a centroid term and a neighbour term (weights 0.25 and 0.75)
-(:mod:`streamae.neighbours`), lifted by the range guard far outside the
-training range. When a stream's ROC-AUC is poor, this tells which part of
+The default score blends a centroid term and a neighbour term
+(:mod:`streamae.neighbours`; weights 0.25 and 0.75), lifted by the range
+guard far outside the training range. When a stream's ROC-AUC is poor, this tells which part of
 the score fails. Every record after the warm-up is first explained
 (``explain_one``, which reports both terms and whether the guard lifted the
 score, and changes nothing), then processed (``process_one``), exactly as in the
@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.prequential import RESULTS_DIR, _json_default, machine_info, set_threads
+from benchmarks.prequential import (RESULTS_DIR, _json_default, git_label, machine_info,
+                                    set_threads)
 
 log = logging.getLogger("benchmarks")
 
@@ -120,8 +121,7 @@ def run_stream(stream: str, seed: int, max_records: int, conv: bool) -> dict[str
 def render(doc: dict[str, Any]) -> str:
     s = doc["settings"]
     lines = ["# score terms (diagnostic, tuning seed)", "",
-             f"Created {doc['created']}, git {doc['machine'].get('git_commit') or '-'}"
-             f"{' (dirty)' if doc['machine'].get('git_dirty') else ''}. Seed {s['seed']} "
+             f"Created {doc['created']}, {git_label(doc['machine'])}. Seed {s['seed']} "
              f"(a tuning seed); MNIST streams are {s['max_records']}-record subsamples. Each "
              "record explained, then processed, as in the prequential studies.", "",
              "| detector | stream | ROC-AUC score | centroid term | neighbour term "

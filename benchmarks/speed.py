@@ -51,8 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.prequential import (RESULTS_DIR, _clean_nan, _json_default, machine_info,
-                                    set_threads, thread_info)
+from benchmarks.prequential import (RESULTS_DIR, _clean_nan, _json_default, git_label,
+                                    machine_info, set_threads, thread_info)
 
 log = logging.getLogger("benchmarks")
 
@@ -252,7 +252,7 @@ def render(doc: dict[str, Any]) -> str:
            f"Python {m['python']}, torch {m['packages'].get('torch')} "
            f"({s['threads'] or 'default'} torch/BLAS thread(s)), "
            f"river {m['packages'].get('river')}, "
-           f"git {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}.", "",
+           f"{git_label(m)}.", "",
            f"Stream: {s['source']}, {s['records']} records x {N_FEATURES} features, warm-up "
            f"{WARMUP}; medians of {s['repeats']} repeat(s), each detector in a fresh process.", ""]
     rows = [("process_one records/s", "process_one_records_per_s", 0),
