@@ -53,7 +53,7 @@ import inspect
 import logging
 import threading
 import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -106,6 +106,12 @@ class ScoreResult(NamedTuple):
     reason: Optional[str] = None
 
 
+def _of_model(read: Callable[[Any], Any], doc: str, idle: Any = None) -> property:
+    """A read-only property of the serving model; ``idle`` while warming up."""
+    return property(lambda self: idle if self._life.model is None else read(self._life.model),
+                    doc=doc)
+
+
 class StreamDetector:
     """Online anomaly detector on l2-normalized autoencoder codes.
 
@@ -128,15 +134,9 @@ class StreamDetector:
         Builds the models; subclass :class:`~streamae.training.Trainer` to
         change training or to inject a failure.
 
-    Attributes
-    ----------
-    config : DetectorConfig
-    ready : bool
-    threshold : float or None
-    model_version : int
-    n_seen : int
-        Valid records learned so far.
-    registry : prometheus_client.CollectorRegistry or None
+    The read-only properties (``ready``, ``threshold``, ``model_version``,
+    ``n_seen``, ``n_clusters``, ``centroids``, ``registry``, ...) say where it
+    stands; :meth:`state` holds everything.
 
     Examples
     --------
@@ -191,22 +191,17 @@ class StreamDetector:
     retraining = property(lambda self: self._life.retraining,
                           doc="True while a retrain runs.")
 
-    threshold = property(lambda self: None if self._life.model is None
-                         else self._life.model.threshold.value, doc="The alarm threshold.")
-    model_version = property(lambda self: 0 if self._life.model is None
-                             else self._life.model.version,
-                             doc="Version of the serving model (0 while warming up).")
-    n_features = property(lambda self: None if self._intake.schema is None
-                          else self._intake.schema.n_features, doc="Features per record.")
-    feature_names = property(lambda self: None if self._intake.schema is None
-                             else self._intake.schema.names,
+    threshold = _of_model(lambda m: m.threshold.value, "The alarm threshold.")
+    model_version = _of_model(lambda m: m.version,
+                              "Version of the serving model (0 while warming up).", idle=0)
+    n_clusters = _of_model(lambda m: m.centroids.n_clusters,
+                           "Number of centroids of the serving model.")
+    centroids = _of_model(lambda m: m.centroids.centroids.copy(),
+                          "Copy of the current centroids, shape (n_clusters, latent_dim).")
+    n_features = property(lambda self: getattr(self._intake.schema, "n_features", None),
+                          doc="Features per record.")
+    feature_names = property(lambda self: getattr(self._intake.schema, "names", None),
                              doc="Field names (None for positional records).")
-    n_clusters = property(lambda self: None if self._life.model is None
-                          else self._life.model.centroids.n_clusters,
-                          doc="Number of centroids of the serving model.")
-    centroids = property(lambda self: None if self._life.model is None
-                         else self._life.model.centroids.centroids.copy(),
-                         doc="Copy of the current centroids, shape (n_clusters, latent_dim).")
 
     @property
     def retrain_log(self) -> list[dict]:
@@ -391,12 +386,7 @@ class StreamDetector:
         values no detector can have (NaN weights, a negative threshold, arrays
         whose shapes disagree).
         """
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ValueError("not a streamae detector state (no 'format': "
-                             f"{STATE_FORMAT!r}); build it with StreamDetector.state()")
-        if int(state.get("state_version", 0)) > STATE_VERSION:
-            raise ValueError(f"state version {state['state_version']} is newer than this "
-                             f"streamae reads ({STATE_VERSION}); upgrade streamae")
+        _check_header(state)
         det = cls(DetectorConfig.from_saved(state["config"]), name=name or state.get("name", "default"),
                   metrics=metrics, trainer=trainer)
         if state.get("schema") is not None:
@@ -437,6 +427,16 @@ class StreamDetector:
         except Exception as err:
             raise ModelFileError(f"{path} looks like a streamae file but could not be "
                                  f"restored ({type(err).__name__}: {err})") from None
+
+
+def _check_header(state: Any) -> None:
+    """Refuse what is not a detector state, or one newer than this streamae reads."""
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError("not a streamae detector state (no 'format': "
+                         f"{STATE_FORMAT!r}); build it with StreamDetector.state()")
+    if int(state.get("state_version", 0)) > STATE_VERSION:
+        raise ValueError(f"state version {state['state_version']} is newer than this "
+                         f"streamae reads ({STATE_VERSION}); upgrade streamae")
 
 
 def _signature() -> inspect.Signature:
