@@ -454,6 +454,8 @@ TUNING_VARIANTS: dict[str, dict[str, Any]] = {
     "streamae-nw50": {"neighbour_weight": 0.5},
     "streamae-nw75": {"neighbour_weight": 0.75},
     "streamae-nw100": {"neighbour_weight": 1.0},
+    "streamae-ens3": {"ensemble": 3},
+    "streamae-ens5": {"ensemble": 5},
 }
 
 

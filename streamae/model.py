@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .centroids import CentroidModel
+from .ensemble import FrozenEnsemble
 from .frozen import FrozenAutoEncoder
 from .l2 import EPS
 from .neighbours import NeighbourMemory
@@ -107,7 +108,7 @@ class ScoringModel:
     Parameters
     ----------
     scaler : StandardScaler
-    ae : FrozenAutoEncoder or FrozenConvAutoEncoder
+    ae : FrozenAutoEncoder, FrozenConvAutoEncoder or FrozenEnsemble
     centroids : CentroidModel
     scorer : Scorer
     threshold : StreamingThreshold
@@ -341,11 +342,10 @@ class ScoringModel:
     def from_state(cls, state: dict[str, Any]) -> "ScoringModel":
         """Rebuild a model from :meth:`state`; refuses values no model can have."""
         ae_state = state["autoencoder"]
-        if ae_state.get("kind", "dense") == "conv":
-            from .conv import FrozenConvAutoEncoder  # torch only for image streams
-            ae = FrozenConvAutoEncoder.from_state(ae_state)
+        if ae_state.get("kind") == "ensemble":
+            ae = FrozenEnsemble.from_state(ae_state, _autoencoder_from_state)
         else:
-            ae = FrozenAutoEncoder.from_state(ae_state)
+            ae = _autoencoder_from_state(ae_state)
         scaler = StandardScaler.from_state(state["scaler"])
         if not (np.isfinite(scaler.mean_).all() and np.isfinite(scaler.scale_).all()
                 and (scaler.scale_ > 0).all() and scaler.mean_.shape == scaler.scale_.shape):
@@ -393,3 +393,11 @@ class ScoringModel:
                    drift_scale=drift_scale, center_alpha=center_alpha,
                    center_clip=center_clip, memory=memory, center_recovery=center_recovery,
                    alarm_level=alarm_level, neighbour_weight=neighbour_weight)
+
+
+def _autoencoder_from_state(ae_state: dict[str, Any]):
+    """A frozen dense or convolutional autoencoder from its state."""
+    if ae_state.get("kind", "dense") == "conv":
+        from .conv import FrozenConvAutoEncoder  # torch only for image streams
+        return FrozenConvAutoEncoder.from_state(ae_state)
+    return FrozenAutoEncoder.from_state(ae_state)

@@ -37,6 +37,7 @@ import numpy as np
 from .centroids import CentroidModel, choose_n_clusters
 from .config import DetectorConfig
 from .context import context_width
+from .ensemble import FrozenEnsemble
 from .errors import ConfigMismatchError, RetrainError
 from .guard import RangeGuard
 from .l2 import l2_normalize
@@ -144,39 +145,22 @@ class Trainer:
         RetrainError
             When training diverges or the encoder produces non-finite codes.
         """
-        import torch
-
-        from .autoencoder import train_autoencoder
-
         cfg = self.config
         seed = derive_seed(cfg.seed, fit_index)
         blocks = context_width(1, cfg.context_window, cfg.context_features)
         scaler = init.scaler if init is not None else \
             StandardScaler(floor=cfg.scale_floor).fit(X_raw, blocks=blocks)
         Xs = scaler.transform(X_raw)
-        generator = torch.Generator().manual_seed(seed)
-        net = self._network(X_raw.shape[1], generator)
-        if init is not None:
-            _load_weights(net, init.ae)
-        penalty = cfg.toll_lambda if cfg.scorer == "toll" else 0.0
-        # A retrain window is larger than the warm-up: give it the same number
-        # of optimiser steps as the first fit, not the same number of epochs.
-        steps = cfg.epochs * math.ceil(cfg.warmup / cfg.batch_size)
-        epochs = max(1, round(steps / math.ceil(X_raw.shape[0] / cfg.batch_size)))
-        history = train_autoencoder(net, Xs, epochs=epochs, lr=cfg.lr,
-                                    weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                                    penalty=penalty, generator=generator,
-                                    should_stop=should_stop, device=cfg.device,
-                                    on_epoch=on_epoch)
-        loss = history[-1] if history else float("nan")
-        if not math.isfinite(loss):
-            raise RetrainError(f"training diverged (loss {loss})", "rejected_nan")
-        if cfg.image_shape is not None:
-            from .conv import FrozenConvAutoEncoder
-            ae = FrozenConvAutoEncoder.from_module(net)
+        if cfg.ensemble == 1:
+            ae, loss = self._train(Xs, seed, None if init is None else init.ae,
+                                   should_stop, on_epoch)
         else:
-            from .frozen import FrozenAutoEncoder
-            ae = FrozenAutoEncoder.from_module(net)
+            starts = init.ae.members if init is not None else [None] * cfg.ensemble
+            trained = [self._train(Xs, derive_seed(seed, m) if m else seed, start,
+                                   should_stop, on_epoch)
+                       for m, start in enumerate(starts)]
+            ae = FrozenEnsemble([member for member, _ in trained])
+            loss = float(np.mean([member_loss for _, member_loss in trained]))
         codes = ae.encode(Xs).astype(np.float64)
         if not np.isfinite(codes).all():
             raise RetrainError("the trained encoder produced non-finite codes", "rejected_nan")
@@ -218,6 +202,38 @@ class Trainer:
                 memory=cfg.threshold_memory)
         model.drift_scale = max(model.threshold.value, 1e-12)
         return model
+
+
+    def _train(self, Xs: np.ndarray, seed: int, start, should_stop, on_epoch):
+        """Train one autoencoder (from ``start``'s weights when given) on the
+        standardised records; return it frozen, and its last epoch's loss."""
+        import torch
+
+        from .autoencoder import train_autoencoder
+
+        cfg = self.config
+        generator = torch.Generator().manual_seed(seed)
+        net = self._network(Xs.shape[1], generator)
+        if start is not None:
+            _load_weights(net, start)
+        penalty = cfg.toll_lambda if cfg.scorer == "toll" else 0.0
+        # A retrain window is larger than the warm-up: give it the same number
+        # of optimiser steps as the first fit, not the same number of epochs.
+        steps = cfg.epochs * math.ceil(cfg.warmup / cfg.batch_size)
+        epochs = max(1, round(steps / math.ceil(Xs.shape[0] / cfg.batch_size)))
+        history = train_autoencoder(net, Xs, epochs=epochs, lr=cfg.lr,
+                                    weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                                    penalty=penalty, generator=generator,
+                                    should_stop=should_stop, device=cfg.device,
+                                    on_epoch=on_epoch)
+        loss = history[-1] if history else float("nan")
+        if not math.isfinite(loss):
+            raise RetrainError(f"training diverged (loss {loss})", "rejected_nan")
+        if cfg.image_shape is not None:
+            from .conv import FrozenConvAutoEncoder
+            return FrozenConvAutoEncoder.from_module(net), loss
+        from .frozen import FrozenAutoEncoder
+        return FrozenAutoEncoder.from_module(net), loss
 
 
 def _load_weights(net, ae) -> None:

@@ -34,7 +34,8 @@ def sensor():
 
 @pytest.mark.parametrize("extra", [
     {}, {"context_window": 6, "context_features": ("mean", "std", "diff", "lag")},
-    {"growth": 128}], ids=["plain", "temporal-context", "growth"])
+    {"growth": 128}, {"ensemble": 2}, {"ensemble": 2, "growth": 128}],
+    ids=["plain", "temporal-context", "growth", "ensemble", "ensemble-growth"])
 def test_from_state_continues_bit_identically_across_retrains(sensor, extra):
     cfg = dict(warmup=64, epochs=20, n_clusters=3, seed=0, retrain_every=150,
                retrain_window=200, min_retrain_records=64, drift="adwin", **extra)
