@@ -1,7 +1,7 @@
 """Prequential study on ODDS outlier data sets.
 
 Short data sets (cardio, thyroid, satimage-2, mammography, pima, ionosphere,
-shuttle) are shuffled with ``numpy.random.default_rng(seed)`` (their files list
+shuttle; and the held-out satellite, named only with ``--datasets``) are shuffled with ``numpy.random.default_rng(seed)`` (their files list
 the outliers in blocks) and use a warm-up of 256 records. The long streams
 (http, smtp, cover) keep their original order, use a warm-up of 512 and are
 capped at ``--max-records`` (default 50 000) by taking every k-th record,
@@ -26,6 +26,9 @@ from benchmarks.prequential import StreamSpec, common_parser, main_study
 
 SHORT = ("cardio", "thyroid", "satimage-2", "mammography", "pima", "ionosphere", "shuttle")
 LONG = ("http", "smtp", "cover")
+#: Shuffled like the short sets but never part of the default list, and never
+#: used to choose a default: a check on a table nobody tuned for.
+HELD_OUT = ("satellite",)
 WARMUP_SHORT = 256
 WARMUP_LONG = 512
 QUICK_MAX_RECORDS = 3000
@@ -67,15 +70,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="cap of the long streams (default 50000; quick 3000; 0 = no cap)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",")]
-    unknown = sorted(set(names) - set(SHORT + LONG))
+    unknown = sorted(set(names) - set(SHORT + LONG + HELD_OUT))
     if unknown:
-        parser.error(f"unknown data sets {unknown}; expected some of {SHORT + LONG}")
+        parser.error(f"unknown data sets {unknown}; expected some of "
+                     f"{SHORT + LONG + HELD_OUT}")
     max_records = args.max_records if args.max_records is not None else (
         QUICK_MAX_RECORDS if args.quick else 50_000)
     cap_short = QUICK_MAX_RECORDS if args.quick else None
     streams = [StreamSpec(n, loader(n, max_records, cap_short),
                           WARMUP_LONG if n in LONG else WARMUP_SHORT) for n in names]
-    notes = (f"ODDS: {', '.join(n for n in names if n in SHORT)} shuffled with the seed, warm-up "
+    notes = (f"ODDS: {', '.join(n for n in names if n not in LONG)} shuffled with the seed, warm-up "
              f"{WARMUP_SHORT}" + (f", the first {cap_short} shuffled records" if cap_short else "")
              + f"; {', '.join(n for n in names if n in LONG) or 'no long stream'} in the original "
              f"order, warm-up {WARMUP_LONG}, capped at {max_records or 'no'} records by taking "
